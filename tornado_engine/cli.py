@@ -1,0 +1,122 @@
+"""The ``tornado-engine`` command: serve, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+import tornado.httpserver
+import tornado.netutil
+
+from tornado_engine.config import ConfigError, load_config
+from tornado_engine.engine import ROLES, Engine
+from tornado_engine.logs import configure_logging
+from tornado_engine.ws import OrderSocketHandler
+
+log = logging.getLogger("tornado_engine")
+
+CLOSE_GOING_AWAY = 1001
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tornado-engine", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the engine (HTTP/WebSocket API and/or worker)")
+    serve.add_argument(
+        "--config", help="config directory holding engine.yaml and venues.yaml (default: ./config)"
+    )
+    serve.add_argument("--port", type=int, help="HTTP port (default: $PORT, else server.port, 3000)")
+    serve.add_argument("--host", default="", help="address to listen on (default: all)")
+    serve.add_argument(
+        "--redis-url",
+        help="redis://, rediss:// or unix:// URL "
+        "(default: $REDIS_URL, else redis.url, else an embedded Redis)",
+    )
+    serve.add_argument(
+        "--role", choices=ROLES, default="all", help="run the api, the worker, or both (default: all)"
+    )
+    serve.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="overrides logging.level"
+    )
+    check = commands.add_parser("check-config", help="validate the config files and exit")
+    check.add_argument("config", nargs="?", help="config directory (default: ./config)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        return _check_config(config)
+    return _serve(args, config)
+
+
+def _check_config(config) -> int:
+    try:
+        Engine(config)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    print(f"config OK: {len(config.venues.venues)} venues configured")
+    return 0
+
+
+def _serve(args: argparse.Namespace, config) -> int:
+    configure_logging(args.log_level or config.logging.level)
+    port = args.port if args.port is not None else int(os.environ.get("PORT") or config.server.port)
+    redis_url = args.redis_url or os.environ.get("REDIS_URL") or config.redis.url
+    if redis_url is None and args.role != "all":
+        print(
+            f"error: --role {args.role} needs a Redis shared with the other processes: "
+            "pass --redis-url or set REDIS_URL",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        engine = Engine(config, redis_url=redis_url, role=args.role)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run(engine, args.host, port))
+    return 0
+
+
+async def _run(engine: Engine, host: str, port: int) -> None:
+    await engine.start()
+    server = None
+    if engine.serves_api:
+        server = tornado.httpserver.HTTPServer(engine.make_app(), xheaders=True)
+        sockets = tornado.netutil.bind_sockets(port, host or None)
+        server.add_sockets(sockets)
+        bound = sockets[0].getsockname()[1]
+        log.info("listening on port %d (role %s, Redis %s)", bound, engine.role, engine.redis_url)
+    else:
+        log.info("worker running (role worker, Redis %s)", engine.redis_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: no new orders; in-flight orders get a grace period")
+    if server is not None:
+        server.stop()
+        for handlers in list(engine.sockets.values()):
+            for handler in list(handlers):
+                if isinstance(handler, OrderSocketHandler):
+                    handler.close(CLOSE_GOING_AWAY, "server shutting down; reconnect with lastSeq")
+    await engine.stop()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

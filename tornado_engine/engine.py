@@ -1,0 +1,129 @@
+"""The engine: config, venues, Redis clients and the two halves wired together.
+
+``role`` picks the halves: ``api`` serves HTTP and WebSockets, ``worker``
+executes orders, ``all`` does both in one process. The halves share nothing
+but Redis, whichever process they run in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+
+import pluggy
+import redis.asyncio as aioredis
+import tornado.web
+
+from tornado_engine.config import EngineConfig
+from tornado_engine.frames import order_frame
+from tornado_engine.keys import Keys
+from tornado_engine.orders import Order, OrderRules
+from tornado_engine.pipeline import OrderExecutor
+from tornado_engine.plugin_host import build_venues, plugin_manager
+from tornado_engine.queue import OrderQueue
+from tornado_engine.redis_conn import EmbeddedRedis, connect
+from tornado_engine.statuses import Status
+from tornado_engine.store import OrderStore
+from tornado_engine.updates import UpdateHub
+from tornado_engine.venue import Venue
+from tornado_engine.waiting import WaitingStore
+from tornado_engine.worker import Worker
+
+log = logging.getLogger(__name__)
+
+ROLES = ("all", "api", "worker")
+
+
+class Engine:
+    def __init__(
+        self,
+        config: EngineConfig,
+        redis_url: str | None = None,
+        role: str = "all",
+        plugins: Iterable[object] = (),
+        pm: pluggy.PluginManager | None = None,
+    ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        self.config = config
+        self.role = role
+        self.redis_url = redis_url or config.redis.url
+        self.keys = Keys(config.redis.key_prefix)
+        self.pm = pm or plugin_manager(extra_plugins=plugins)
+        self.venues: Mapping[str, Venue] = build_venues(config, self.pm)
+        self.rules = self._rules()
+        self.waiting = WaitingStore(config.orders.waiting_ttl_seconds, on_expired=self._record_expired)
+        self.executor = OrderExecutor(lambda: self.venues, config.worker)
+        self.embedded: EmbeddedRedis | None = None
+        self.redis: aioredis.Redis | None = None
+        self.blocking_redis: aioredis.Redis | None = None
+        self.store: OrderStore | None = None
+        self.queue: OrderQueue | None = None
+        self.hub: UpdateHub | None = None
+        self.worker: Worker | None = None
+        # Open sockets per order in this process, and frames no socket could take.
+        self.sockets: dict[str, set] = {}
+        self.undelivered = 0
+
+    def _rules(self) -> OrderRules:
+        venues = self.venues.values()
+        return OrderRules(
+            max_amount=self.config.orders.max_amount,
+            tokens=frozenset(t for v in venues for t in v.tokens),
+            pairs=frozenset((a, b) for v in venues for a in v.tokens for b in v.tokens if a != b),
+        )
+
+    @property
+    def serves_api(self) -> bool:
+        return self.role in ("all", "api")
+
+    @property
+    def runs_worker(self) -> bool:
+        return self.role in ("all", "worker")
+
+    async def start(self) -> None:
+        """Connect to Redis and start the background tasks of this role."""
+        if self.redis_url is None:
+            self.embedded = EmbeddedRedis()
+            self.redis_url = self.embedded.url
+        self.redis = connect(self.redis_url)
+        self.blocking_redis = connect(self.redis_url, blocking=True)
+        self.store = OrderStore(self.redis, self.keys, self.config.orders.retention_seconds)
+        self.queue = OrderQueue(self.redis, self.blocking_redis, self.keys)
+        if self.serves_api:
+            self.hub = UpdateHub(self.blocking_redis, self.keys)
+            await asyncio.wait_for(self.hub.start(), 15)
+            self.waiting.start()
+        if self.runs_worker:
+            self.worker = Worker(self.queue, self.store, self.executor, self.config.worker)
+            self.worker.start()
+            await asyncio.wait_for(self.worker.ready.wait(), 15)
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        if self.worker is not None:
+            await self.worker.stop(grace_seconds)
+        if self.hub is not None:
+            await self.hub.stop()
+        await self.waiting.stop()
+        for client in (self.redis, self.blocking_redis):
+            if client is not None:
+                await client.aclose()
+        if self.embedded is not None:
+            self.embedded.close()
+
+    async def _record_expired(self, order: Order) -> None:
+        assert self.store is not None
+        frame = order_frame(
+            order.order_id,
+            Status.EXPIRED,
+            1,
+            error=f"no client connected within {self.config.orders.waiting_ttl_seconds:g}s; "
+            "the order was not executed",
+        )
+        await self.store.create(order, frame, queue=None)
+
+    def make_app(self, **settings) -> tornado.web.Application:
+        from tornado_engine.app import make_app
+
+        return make_app(self, **settings)

@@ -1,0 +1,36 @@
+"""Every Redis key and channel name, in one place.
+
+All keys of one order share the hash tag ``{<orderId>}`` so that the scripts
+touching them run on Redis Cluster unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "te"
+
+    @property
+    def queue(self) -> str:
+        """The stream of orders ready to execute, read by the worker consumer group."""
+        return f"{self.prefix}:queue"
+
+    @property
+    def group(self) -> str:
+        return "workers"
+
+    @property
+    def updates_channel(self) -> str:
+        """Pub/sub channel every API process listens on for live order events."""
+        return f"{self.prefix}:updates"
+
+    def order(self, order_id: str) -> str:
+        """Hash: the order as submitted, its current status and last seq."""
+        return f"{self.prefix}:{{{order_id}}}:order"
+
+    def events(self, order_id: str) -> str:
+        """Stream of every frame the order produced; entry id ``0-<seq>``."""
+        return f"{self.prefix}:{{{order_id}}}:events"

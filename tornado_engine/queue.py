@@ -1,0 +1,83 @@
+"""The durable order queue: a Redis stream read by a consumer group.
+
+The blocking read runs on its own connection so it never holds up the
+producer's commands. An entry is acknowledged (and deleted) only when its
+order reached a terminal status; an entry left pending by a worker that died
+is claimed by another after the visibility timeout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from tornado_engine.keys import Keys
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    entry_id: str
+    order_id: str
+
+
+def _entries(raw: list) -> list[QueueEntry]:
+    return [
+        QueueEntry(entry_id, fields.get("orderId", ""))
+        for entry_id, fields in raw
+        if fields is not None  # XAUTOCLAIM reports deleted entries as None
+    ]
+
+
+class OrderQueue:
+    def __init__(self, redis: aioredis.Redis, blocking_redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.blocking_redis = blocking_redis
+        self.keys = keys
+
+    @property
+    def name(self) -> str:
+        return self.keys.queue
+
+    async def ensure_group(self) -> None:
+        try:
+            # From id 0: orders enqueued before any worker ever started are not lost.
+            await self.redis.xgroup_create(self.name, self.keys.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def enqueue(self, order_id: str) -> str:
+        return await self.redis.xadd(self.name, {"orderId": order_id})
+
+    async def read(self, consumer: str, count: int, block_ms: int) -> list[QueueEntry]:
+        reply = await self.blocking_redis.xreadgroup(
+            self.keys.group, consumer, {self.name: ">"}, count=count, block=block_ms
+        )
+        # RESP2 reply: [[stream, entries]], or None when the block timed out.
+        return [entry for _, raw in reply or () for entry in _entries(raw)]
+
+    async def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[QueueEntry]:
+        """Take over entries another consumer has held longer than ``min_idle_ms``."""
+        reply = await self.redis.xautoclaim(
+            self.name, self.keys.group, consumer, min_idle_time=min_idle_ms, count=count
+        )
+        # Redis 6.2 replies [cursor, entries]; 7.x adds a list of deleted ids.
+        return _entries(reply[1])
+
+    async def touch(self, consumer: str, entry_ids: list[str]) -> None:
+        """Reset the idle time of entries still being worked on (a heartbeat)."""
+        if entry_ids:
+            await self.redis.xclaim(
+                self.name, self.keys.group, consumer, min_idle_time=0, message_ids=entry_ids, justid=True
+            )
+
+    async def ack(self, entry_id: str) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xack(self.name, self.keys.group, entry_id)
+            pipe.xdel(self.name, entry_id)
+            await pipe.execute()
+
+    async def depth(self) -> int:
+        return await self.redis.xlen(self.name)

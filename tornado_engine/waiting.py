@@ -1,0 +1,121 @@
+"""The waiting store: orders accepted over HTTP whose client has not connected yet.
+
+Orders never execute before their client is ready; an order whose client
+never connects expires after the TTL and is recorded as ``expired``. Taking an
+order is atomic within the process, and a second socket that arrives while
+the first is handing the order to Redis waits for that hand-off instead of
+being told the order is unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tornado_engine.orders import Order
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Entry:
+    order: Order
+    deadline: float
+
+
+class WaitingStore:
+    def __init__(
+        self,
+        ttl_seconds: float,
+        on_expired: Callable[[Order], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._on_expired = on_expired
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._handoffs: dict[str, asyncio.Future[bool]] = {}
+        self._sweeper: asyncio.Task | None = None
+
+    def put(self, order: Order) -> None:
+        self._entries[order.order_id] = _Entry(order, self._clock() + self.ttl_seconds)
+
+    def peek(self, order_id: str) -> Order | None:
+        entry = self._entries.get(order_id)
+        return entry.order if entry else None
+
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        """Forget every waiting order (tests)."""
+        self._entries.clear()
+
+    def take(self, order_id: str) -> Order | None:
+        """Remove and return the order, marking it as being handed off."""
+        entry = self._entries.pop(order_id, None)
+        if entry is None:
+            return None
+        self._handoffs[order_id] = asyncio.get_running_loop().create_future()
+        return entry.order
+
+    def handed_off(self, order_id: str, ok: bool = True) -> None:
+        """The order is now in Redis (``ok``) or was put back (not ``ok``)."""
+        future = self._handoffs.pop(order_id, None)
+        if future is not None and not future.done():
+            future.set_result(ok)
+
+    def restore(self, order: Order) -> None:
+        """Put back an order whose hand-off failed; its TTL starts again."""
+        self.put(order)
+        self.handed_off(order.order_id, ok=False)
+
+    async def wait_for_handoff(self, order_id: str) -> bool | None:
+        """If ``order_id`` is being handed off, wait for the outcome; else None."""
+        future = self._handoffs.get(order_id)
+        if future is None:
+            return None
+        return await asyncio.shield(future)
+
+    def pop_expired(self) -> list[Order]:
+        now = self._clock()
+        expired = [oid for oid, entry in self._entries.items() if entry.deadline <= now]
+        return [self._entries.pop(oid).order for oid in expired]
+
+    async def sweep(self) -> int:
+        """Expire every order past its deadline; returns how many."""
+        expired = self.pop_expired()
+        for order in expired:
+            log.warning(
+                "order expired: orderId=%s no client connected within %gs",
+                order.order_id,
+                self.ttl_seconds,
+            )
+            if self._on_expired is not None:
+                try:
+                    await self._on_expired(order)
+                except Exception:
+                    log.exception("could not record expiry of orderId=%s", order.order_id)
+        return len(expired)
+
+    def start(self, interval: float | None = None) -> None:
+        interval = interval or max(0.05, min(1.0, self.ttl_seconds / 4))
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                await self.sweep()
+
+        self._sweeper = asyncio.get_running_loop().create_task(loop(), name="waiting-sweeper")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None

@@ -1,0 +1,179 @@
+"""``GET /ws?orderId=<id>[&lastSeq=N]``: the order's frames, live, until terminal.
+
+On a waiting order the socket first gets the ``pending`` frame, then the order
+moves from the waiting store into Redis and the queue. On an order already in
+Redis it gets every recorded frame after ``lastSeq`` and then the live ones.
+Every outbound frame is logged; every frame that could not be delivered is
+logged as a warning with orderId and status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import tornado.websocket
+from redis.exceptions import RedisError
+
+from tornado_engine.engine import Engine
+from tornado_engine.frames import dumps, error_frame, order_frame
+from tornado_engine.statuses import TERMINAL_VALUES, Status
+from tornado_engine.store import StoredEvent
+from tornado_engine.updates import OrderFeed
+
+log = logging.getLogger("tornado_engine.ws")
+
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNKNOWN_ORDER = 4404
+CLOSE_UNAVAILABLE = 1011
+CLOSE_NORMAL = 1000
+ORPHAN_WATCH_SECONDS = 900
+
+
+class OrderSocketHandler(tornado.websocket.WebSocketHandler):
+    def initialize(self, engine: Engine) -> None:
+        self.engine = engine
+        self.order_id: str | None = None
+        self.last_seq = 0
+        self.last_status: str | None = None
+        self._feed_task: asyncio.Task | None = None
+
+    def check_origin(self, origin: str) -> bool:
+        allowed = self.engine.config.server.allowed_origins
+        if "*" in allowed or origin in allowed:
+            return True
+        return super().check_origin(origin)
+
+    async def open(self) -> None:
+        order_id = (self.get_query_argument("orderId", "") or "").strip()
+        if not order_id:
+            self._refuse(None, CLOSE_BAD_REQUEST, "orderId query parameter is required")
+            return
+        self.order_id = order_id
+        raw_last = self.get_query_argument("lastSeq", "0") or "0"
+        if not raw_last.isdigit() or len(raw_last) > 9:
+            self._refuse(order_id, CLOSE_BAD_REQUEST, "lastSeq must be a whole number >= 0")
+            return
+        self.last_seq = int(raw_last)
+        self.engine.sockets.setdefault(order_id, set()).add(self)
+        try:
+            await self._attach(order_id)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            log.error("ws orderId=%s: Redis unavailable during handshake: %s", order_id, exc)
+            self._refuse(order_id, CLOSE_UNAVAILABLE, "order storage is unavailable; reconnect shortly")
+
+    async def _attach(self, order_id: str) -> None:
+        engine = self.engine
+        assert engine.store is not None and engine.queue is not None
+        order = engine.waiting.take(order_id)
+        if order is not None:
+            first = order_frame(
+                order_id, Status.PENDING, 1, message="Order received; execution starting soon"
+            )
+            if self.last_seq < 1:
+                self._send(dumps(first), Status.PENDING.value, 1)
+            try:
+                await asyncio.wait_for(engine.store.create(order, first, engine.queue.name), 10)
+            except BaseException:
+                engine.waiting.restore(order)
+                raise
+            engine.waiting.handed_off(order_id)
+            log.info("orderId=%s moved from the waiting store to the queue", order_id)
+        elif not await engine.waiting.wait_for_handoff(order_id) and not await engine.store.exists(order_id):
+            self._refuse(order_id, CLOSE_UNKNOWN_ORDER, f"unknown orderId {order_id!r}")
+            return
+        self._feed_task = asyncio.get_running_loop().create_task(self._stream(order_id))
+
+    async def _stream(self, order_id: str) -> None:
+        assert self.engine.hub is not None and self.engine.store is not None
+        feed = OrderFeed(self.engine.hub, self.engine.store, order_id, self.last_seq)
+        try:
+            async for event in feed.events():
+                self._deliver(event)
+            if self.ws_connection is not None:
+                self.close(CLOSE_NORMAL, "order finished")
+        except (RedisError, OSError) as exc:
+            log.error("ws orderId=%s: lost order updates: %s", order_id, exc)
+            self._refuse(order_id, CLOSE_UNAVAILABLE, "order updates are unavailable; reconnect with lastSeq")
+
+    def _deliver(self, event: StoredEvent) -> None:
+        self._send(event.frame, event.status, event.seq)
+
+    def _send(self, text: str, status: str, seq: int | None) -> bool:
+        if seq is not None:
+            self.last_seq = seq
+            self.last_status = status
+        try:
+            self.write_message(text)
+        except tornado.websocket.WebSocketClosedError:
+            log.warning(
+                "undelivered update orderId=%s status=%s seq=%s: client socket is closed",
+                self.order_id,
+                status,
+                seq,
+            )
+            self.engine.undelivered += 1
+            return False
+        log.info("ws -> orderId=%s status=%s seq=%s", self.order_id, status, seq)
+        return True
+
+    def _refuse(self, order_id: str | None, code: int, reason: str) -> None:
+        self._send(dumps(error_frame(order_id, reason)), "error", None)
+        self.close(code, reason)
+
+    def on_message(self, message: str | bytes) -> None:
+        """Clients have nothing to say; messages are ignored (some send keep-alives)."""
+
+    def on_close(self) -> None:
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+        order_id = self.order_id
+        if order_id is None:
+            return
+        sockets = self.engine.sockets.get(order_id)
+        if sockets is not None:
+            sockets.discard(self)
+            if not sockets:
+                del self.engine.sockets[order_id]
+        finished = self.last_status in TERMINAL_VALUES
+        if self._feed_task is not None and not finished and order_id not in self.engine.sockets:
+            log.warning(
+                "client of orderId=%s disconnected at status=%s seq=%s (code %s); "
+                "further updates are undelivered until it reconnects",
+                order_id,
+                self.last_status,
+                self.last_seq,
+                self.close_code,
+            )
+            watch_orphan(self.engine, order_id)
+
+
+def watch_orphan(engine: Engine, order_id: str) -> None:
+    """Log, as warnings, the updates of an order whose client went away."""
+    hub = engine.hub
+    assert hub is not None
+    loop = asyncio.get_running_loop()
+
+    def listener(event: StoredEvent | None) -> None:
+        if event is None:
+            return
+        if order_id in engine.sockets:  # a client came back: it gets the frames
+            stop()
+            return
+        engine.undelivered += 1
+        log.warning(
+            "undelivered update orderId=%s status=%s seq=%s: no client connected",
+            order_id,
+            event.status,
+            event.seq,
+        )
+        if event.status in TERMINAL_VALUES:
+            stop()
+
+    def stop(*_: Any) -> None:
+        hub.unsubscribe(order_id, listener)
+        timer.cancel()
+
+    hub.subscribe(order_id, listener)
+    timer = loop.call_later(ORPHAN_WATCH_SECONDS, stop)
