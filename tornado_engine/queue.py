@@ -73,6 +73,18 @@ class OrderQueue:
                 self.name, self.keys.group, consumer, min_idle_time=0, message_ids=entry_ids, justid=True
             )
 
+    async def hand_back(self, consumer: str, entry_ids: list[str], visibility_timeout_s: float) -> None:
+        """Mark entries idle for a whole visibility timeout, so any worker claims them now."""
+        await self.redis.xclaim(
+            self.name,
+            self.keys.group,
+            consumer,
+            min_idle_time=0,
+            message_ids=entry_ids,
+            idle=int(visibility_timeout_s * 1000) + 1,
+            justid=True,
+        )
+
     async def ack(self, entry_id: str) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xack(self.name, self.keys.group, entry_id)

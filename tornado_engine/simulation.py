@@ -8,8 +8,12 @@ engine gives the same quotes and outcomes for the same order every run.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
-from dataclasses import dataclass
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 
 from tornado_engine.config import ConfigSection
 from tornado_engine.venue import (
@@ -34,6 +38,7 @@ class SimulationOptions:
     quote_failure_rate: float
     failure_rate: float
     slippage_variance: float
+    ledger_path: str | None = None
 
     @classmethod
     def read(cls, options: ConfigSection, defaults: SimulationOptions) -> SimulationOptions:
@@ -52,6 +57,7 @@ class SimulationOptions:
             slippage_variance=options.get_number(
                 "slippage_variance", defaults.slippage_variance, minimum=0, maximum=0.5
             ),
+            ledger_path=options.get_str("ledger_path", None),
         )
 
 
@@ -74,8 +80,7 @@ class SimulatedVenue(Venue):
         self.name = settings.name
         self.tokens = settings.tokens
         self.options = SimulationOptions.read(settings.options, self.defaults)
-        # The ledger of executed swaps, by idempotency key: what really "hit the chain".
-        self.ledger: dict[str, SwapResult] = {}
+        self.ledger = Ledger(self.options.ledger_path)
 
     async def _delay(self, span: tuple[float, float], *parts: object) -> None:
         scale = self.settings.latency_scale
@@ -104,9 +109,13 @@ class SimulatedVenue(Venue):
     async def build(self, request: SwapRequest) -> None:
         await self._delay(self.options.build_latency_ms, "build", request.idempotency_key)
 
+    async def status(self, idempotency_key: str) -> SwapResult | None:
+        return self.ledger.get(idempotency_key)
+
     async def swap(self, request: SwapRequest) -> SwapResult:
-        if request.idempotency_key in self.ledger:
-            return self.ledger[request.idempotency_key]
+        done = self.ledger.get(request.idempotency_key)
+        if done is not None:
+            return done
         await self._delay(self.options.swap_latency_ms, "swap", request.idempotency_key)
         rng = self.settings.random_for("swap", request.idempotency_key)
         if rng.random() < self.options.failure_rate:
@@ -119,8 +128,57 @@ class SimulatedVenue(Venue):
             execution_price=execution_price,
             amount_out=request.amount * execution_price * (1 - request.quote.fee),
         )
-        self.ledger[request.idempotency_key] = result
+        return self.ledger.record(request.idempotency_key, self.name, result)
+
+
+class Ledger:
+    """The simulated chain: every executed swap, by idempotency key.
+
+    In memory by default. With ``ledger_path`` it is a JSON-lines file shared
+    by every process on the machine, so a worker killed mid-swap leaves a
+    record its successor (and a test) can read, as a real chain would.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self._memory: dict[str, SwapResult] = {}
+
+    def _lines(self) -> Iterator[dict]:
+        try:
+            with open(self.path, encoding="utf-8") as file:  # type: ignore[arg-type]
+                for line in file:
+                    if line.strip():
+                        yield json.loads(line)
+        except FileNotFoundError:
+            return
+
+    def get(self, key: str) -> SwapResult | None:
+        if self.path is None:
+            return self._memory.get(key)
+        for entry in self._lines():
+            if entry["key"] == key:
+                return SwapResult(entry["tx_hash"], entry["execution_price"], entry["amount_out"])
+        return None
+
+    def record(self, key: str, venue: str, result: SwapResult) -> SwapResult:
+        """Record ``result`` unless ``key`` already executed; return what stands."""
+        if self.path is None:
+            return self._memory.setdefault(key, result)
+        with open(self.path, "a+", encoding="utf-8") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)  # check-and-append is atomic across processes
+            existing = self.get(key)
+            if existing is not None:
+                return existing
+            file.write(json.dumps({"key": key, "venue": venue, **asdict(result)}) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
         return result
+
+    def entries(self) -> list[dict]:
+        """Every executed swap (tests count them)."""
+        if self.path is None:
+            return [{"key": k, **asdict(v)} for k, v in self._memory.items()]
+        return list(self._lines())
 
 
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"

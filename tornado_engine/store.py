@@ -20,13 +20,16 @@ from tornado_engine.orders import Order
 from tornado_engine.statuses import TERMINAL_VALUES
 
 # KEYS: order hash, events stream. ARGV: seq, status, frame, channel, message,
-# retention seconds (0 = keep), updatedAt.
+# retention seconds (0 = keep), updatedAt, then field/value pairs for the hash.
 _APPEND = """
 local added = redis.pcall('XADD', KEYS[2], '0-' .. ARGV[1], 's', ARGV[2], 'f', ARGV[3])
 if type(added) == 'table' and added.err then
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'seq', ARGV[1], 'updatedAt', ARGV[7])
+for i = 8, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 local retention = tonumber(ARGV[6])
 if retention > 0 then
@@ -94,8 +97,15 @@ class OrderStore:
                 pipe.expire(self.keys.events(oid), self.retention_seconds)
             await pipe.execute()
 
-    async def append(self, order_id: str, frame: dict[str, Any]) -> bool:
-        """Record and publish one event; False when its seq was already taken."""
+    async def append(
+        self, order_id: str, frame: dict[str, Any], state: dict[str, str] | None = None
+    ) -> bool:
+        """Record and publish one event; False when its seq was already taken.
+
+        ``state`` fields are written to the order hash in the same step, so
+        what a successor worker needs to resume is never out of step with
+        the events.
+        """
         seq = frame["seq"]
         status = frame["status"]
         text = dumps(frame)
@@ -110,6 +120,7 @@ class OrderStore:
                 live_message(order_id, seq, status, text),
                 retention,
                 str(time.time()),
+                *(item for pair in (state or {}).items() for item in pair),
             ],
         )
         return bool(added)
@@ -123,6 +134,13 @@ class OrderStore:
 
     async def set_fields(self, order_id: str, **fields: Any) -> None:
         await self.redis.hset(self.keys.order(order_id), mapping=fields)
+
+    async def last_event(self, order_id: str) -> StoredEvent | None:
+        entries = await self.redis.xrevrange(self.keys.events(order_id), count=1)
+        if not entries:
+            return None
+        entry_id, fields = entries[0]
+        return StoredEvent(int(entry_id.split("-", 1)[1]), fields["s"], fields["f"])
 
     async def history(self, order_id: str, after_seq: int = 0) -> list[StoredEvent]:
         entries = await self.redis.xrange(self.keys.events(order_id), min=f"(0-{after_seq}")

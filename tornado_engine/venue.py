@@ -112,7 +112,23 @@ class Venue(abc.ABC):
 
     @abc.abstractmethod
     async def swap(self, request: SwapRequest) -> SwapResult:
-        """Submit and confirm ``request``, or raise :class:`VenueError`."""
+        """Submit and confirm ``request``, or raise :class:`VenueError`.
+
+        Must be idempotent by ``request.idempotency_key``: a second call with a
+        key that already executed returns the first result and trades nothing.
+        """
+
+    async def status(self, idempotency_key: str) -> SwapResult | None:
+        """The outcome of the swap submitted with ``idempotency_key``.
+
+        Returns the result when it executed, None when the venue never saw it
+        (the engine may then resubmit it), or raises :class:`VenueError` when
+        it failed. The engine calls it when it takes over an order whose
+        previous worker died after submitting, so a swap is never sent twice.
+        Adapters that cannot tell raise :class:`NotImplementedError`, and such
+        orders fail with "outcome unknown" instead of being resubmitted blindly.
+        """
+        raise NotImplementedError
 
     def supports(self, from_token: str, to_token: str) -> bool:
         return from_token in self.tokens and to_token in self.tokens

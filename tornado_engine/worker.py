@@ -75,13 +75,24 @@ class Worker:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        running = list(self._running.values())
+        running = dict(self._running)
         if running:
             log.info("worker %s: waiting up to %gs for %d orders", self.name, grace_seconds, len(running))
-            _, pending = await asyncio.wait(running, timeout=grace_seconds)
+            _, pending = await asyncio.wait(running.values(), timeout=grace_seconds)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            unfinished = [entry_id for entry_id, task in running.items() if task in pending]
+            if unfinished:
+                await self._hand_back(unfinished)
+
+    async def _hand_back(self, entry_ids: list[str]) -> None:
+        """Make unfinished entries claimable at once instead of after the visibility timeout."""
+        try:
+            await self.queue.hand_back(self.name, entry_ids, self.config.visibility_timeout_seconds)
+            log.info("worker %s handed back %d unfinished orders", self.name, len(entry_ids))
+        except (RedisError, OSError) as exc:
+            log.error("worker %s could not hand back orders (%s); they are taken over later", self.name, exc)
 
     async def _read_loop(self) -> None:
         delay = 0.1
@@ -153,7 +164,7 @@ class Worker:
             order = Order.from_dict(json.loads(state["order"]))
             emitter = Emitter(self.store, order_id, int(state["seq"]))
             try:
-                status = await self.executor.execute(order, emitter)
+                status = await self.executor.execute(order, emitter, state)
             except OwnershipLost as exc:
                 log.warning("worker %s gave up orderId=%s: %s", self.name, order_id, exc)
                 return
