@@ -27,12 +27,16 @@ log = logging.getLogger(__name__)
 Listener = Callable[[StoredEvent | None], None]
 """Called with each live event, or with None when events may have been missed."""
 
+Watcher = Callable[[str, StoredEvent], None]
+"""Called with every order's live events (the live page's activity log)."""
+
 
 class UpdateHub:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self._listeners: dict[str, set[Listener]] = defaultdict(set)
+        self._watchers: set[Watcher] = set()
         self._task: asyncio.Task | None = None
         self.connected = asyncio.Event()
 
@@ -45,6 +49,10 @@ class UpdateHub:
             listeners.discard(listener)
             if not listeners:
                 del self._listeners[order_id]
+
+    def watch(self, watcher: Watcher) -> None:
+        """Receive every order's live events, best effort: missed ones are not replayed."""
+        self._watchers.add(watcher)
 
     def subscribers(self, order_id: str) -> int:
         return len(self._listeners.get(order_id, ()))
@@ -61,10 +69,12 @@ class UpdateHub:
     def _dispatch(self, message: str) -> None:
         order_id = message.split("|", 1)[0]
         listeners = self._listeners.get(order_id)
-        if not listeners:
+        if not listeners and not self._watchers:
             return
         _, event = parse_live_message(message)
-        for listener in list(listeners):
+        for watcher in list(self._watchers):
+            watcher(order_id, event)
+        for listener in list(listeners or ()):
             listener(event)
 
     def _resync_all(self) -> None:
