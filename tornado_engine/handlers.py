@@ -89,6 +89,9 @@ class ExecuteOrderHandler(JsonHandler):
         self._chunks.append(chunk)
 
     def post(self) -> None:
+        hub = self.engine.hub
+        if hub is not None and not hub.healthy:
+            raise ApiError(503, "the order queue (Redis) is unreachable; try again shortly")
         raw = b"".join(self._chunks)
         if not raw.strip():
             raise ApiError(400, "the body is empty; send a JSON object")

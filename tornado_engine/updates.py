@@ -24,8 +24,11 @@ from tornado_engine.store import OrderStore, StoredEvent, parse_live_message
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[StoredEvent | None], None]
-"""Called with each live event, or with None when events may have been missed."""
+OUTAGE = "outage"
+RESYNC = "resync"
+Listener = Callable[[StoredEvent | str], None]
+"""Called with each live event, or with OUTAGE when the channel is lost and
+RESYNC when it is back (events may have been missed meanwhile)."""
 
 Watcher = Callable[[str, StoredEvent], None]
 """Called with every order's live events (the live page's activity log)."""
@@ -39,6 +42,7 @@ class UpdateHub:
         self._watchers: set[Watcher] = set()
         self._task: asyncio.Task | None = None
         self.connected = asyncio.Event()
+        self.healthy = False  # False while the updates channel is down
 
     def subscribe(self, order_id: str, listener: Listener) -> None:
         self._listeners[order_id].add(listener)
@@ -77,10 +81,10 @@ class UpdateHub:
         for listener in list(listeners or ()):
             listener(event)
 
-    def _resync_all(self) -> None:
+    def _signal_all(self, signal: str) -> None:
         for listeners in list(self._listeners.values()):
             for listener in list(listeners):
-                listener(None)
+                listener(signal)
 
     async def _run(self) -> None:
         delay = 0.1
@@ -95,14 +99,18 @@ class UpdateHub:
                         break
                 if self.connected.is_set():
                     log.warning("updates channel re-subscribed; resyncing open sockets from history")
-                    self._resync_all()
+                    self._signal_all(RESYNC)
                 self.connected.set()
+                self.healthy = True
                 delay = 0.1
                 while True:
                     message = await pubsub.get_message(timeout=5.0)
                     if message is not None and message["type"] == "message":
                         self._dispatch(message["data"])
             except (RedisError, OSError) as exc:
+                if self.healthy:
+                    self.healthy = False
+                    self._signal_all(OUTAGE)
                 log.error("updates channel lost (%s); reconnecting in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -124,12 +132,13 @@ class OrderFeed:
         self.store = store
         self.order_id = order_id
         self.last_seq = after_seq
-        self._inbox: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
+        self._inbox: asyncio.Queue[StoredEvent | str] = asyncio.Queue()
 
-    def _on_event(self, event: StoredEvent | None) -> None:
+    def _on_event(self, event: StoredEvent | str) -> None:
         self._inbox.put_nowait(event)
 
-    async def events(self) -> AsyncIterator[StoredEvent]:
+    async def events(self) -> AsyncIterator[StoredEvent | None]:
+        """Yields each event in seq order; None once when live updates are interrupted."""
         self.hub.subscribe(self.order_id, self._on_event)
         try:
             pending: list[StoredEvent] = await self.store.history(self.order_id, self.last_seq)
@@ -149,8 +158,11 @@ class OrderFeed:
                         return
                 else:
                     item = await self._inbox.get()
-                    from_history = item is None
-                    if item is None:
+                    from_history = item == RESYNC
+                    if item == OUTAGE:
+                        pending = []
+                        yield None
+                    elif item == RESYNC:
                         pending = await self.store.history(self.order_id, self.last_seq)
                     else:
                         pending = [item]

@@ -90,6 +90,10 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
         feed = OrderFeed(self.engine.hub, self.engine.store, order_id, self.last_seq)
         try:
             async for event in feed.events():
+                if event is None:
+                    message = "live updates interrupted: Redis is unreachable; they resume when it is back"
+                    self._send(dumps(error_frame(order_id, message)), "error", None)
+                    continue
                 self._deliver(event)
             if self.ws_connection is not None:
                 self.close(CLOSE_NORMAL, "order finished")
@@ -155,8 +159,8 @@ def watch_orphan(engine: Engine, order_id: str) -> None:
     assert hub is not None
     loop = asyncio.get_running_loop()
 
-    def listener(event: StoredEvent | None) -> None:
-        if event is None:
+    def listener(event: StoredEvent | str) -> None:
+        if not isinstance(event, StoredEvent):
             return
         if order_id in engine.sockets:  # a client came back: it gets the frames
             stop()
