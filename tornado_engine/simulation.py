@@ -38,6 +38,7 @@ class SimulationOptions:
     quote_failure_rate: float
     failure_rate: float
     slippage_variance: float
+    confirm_latency_ms: tuple[float, float] = (0, 0)
     ledger_path: str | None = None
 
     @classmethod
@@ -57,6 +58,7 @@ class SimulationOptions:
             slippage_variance=options.get_number(
                 "slippage_variance", defaults.slippage_variance, minimum=0, maximum=0.5
             ),
+            confirm_latency_ms=options.get_range("confirm_latency_ms", defaults.confirm_latency_ms),
             ledger_path=options.get_str("ledger_path", None),
         )
 
@@ -128,7 +130,11 @@ class SimulatedVenue(Venue):
             execution_price=execution_price,
             amount_out=request.amount * execution_price * (1 - request.quote.fee),
         )
-        return self.ledger.record(request.idempotency_key, self.name, result)
+        # The swap has landed; confirmation takes a while longer (a crash here
+        # leaves an executed swap the engine has not yet confirmed).
+        result = self.ledger.record(request.idempotency_key, self.name, result)
+        await self._delay(self.options.confirm_latency_ms, "confirm", request.idempotency_key)
+        return result
 
 
 class Ledger:
