@@ -210,3 +210,116 @@ class EngineClient:
 
     async def run_order(self, **overrides: Any) -> list[dict]:
         return await self.frames(await self.submit(**overrides))
+
+
+class EngineProcess:
+    """``tornado-engine serve`` in its own OS process, for tests that need real processes.
+
+    Its log is collected by a thread; :meth:`wait_for_log` blocks until a line
+    matches, so tests synchronise on what the engine says, not on sleeps.
+    """
+
+    def __init__(
+        self, config_dir: Path, redis_url: str, role: str = "all", extra_args: tuple[str, ...] = ()
+    ) -> None:
+        import sys
+
+        self.command = [
+            sys.executable, "-m", "tornado_engine", "serve",
+            "--config", str(config_dir),
+            "--redis-url", redis_url,
+            "--role", role,
+            "--port", "0",
+            "--host", "127.0.0.1",
+            *extra_args,
+        ]  # fmt: skip
+        self.role = role
+        self.lines: list[str] = []
+        self.port: int | None = None
+        self._process: subprocess.Popen | None = None
+        self._cond = __import__("threading").Condition()
+
+    def start(self, timeout: float = 20.0) -> EngineProcess:
+        import threading
+
+        self._process = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        ready = r"listening on port (\d+)" if self.role != "worker" else r"worker running"
+        match = self.wait_for_log(ready, timeout)
+        if self.role != "worker":
+            self.port = int(match.group(1))
+        return self
+
+    def _pump(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        for line in self._process.stderr:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for_log(self, pattern: str, timeout: float = 20.0, start: int = 0):
+        """The first log line from index ``start`` matching ``pattern``; raises on timeout."""
+        import re
+
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        index = start
+        with self._cond:
+            while True:
+                for i in range(index, len(self.lines)):
+                    match = regex.search(self.lines[i])
+                    if match:
+                        return match
+                index = len(self.lines)
+                remaining = deadline - time.monotonic()
+                exited = self._process is not None and self._process.poll() is not None
+                if remaining <= 0 or (exited and index == len(self.lines)):
+                    tail = "\n".join(self.lines[-30:])
+                    state = "exited" if exited else "still running"
+                    raise AssertionError(f"no log line matching {pattern!r} ({state}); last lines:\n{tail}")
+                self._cond.wait(min(remaining, 0.5))
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def signal(self, signum: int) -> None:
+        assert self._process is not None
+        self._process.send_signal(signum)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        assert self._process is not None
+        return self._process.wait(timeout)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(20)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(5)
+
+
+@pytest.fixture
+def engine_process(redis_server: RedisServer) -> Iterator[Callable[..., EngineProcess]]:
+    """``engine_process(config_dir, role="all")`` starts an engine process, stopped at teardown."""
+    started: list[EngineProcess] = []
+
+    def start(config_dir: Path, role: str = "all", redis_url: str | None = None) -> EngineProcess:
+        process = EngineProcess(config_dir, redis_url or redis_server.url, role).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,119 @@
+"""Real processes sharing only Redis: split api/worker, and a worker killed mid-order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections import Counter
+
+import pytest
+
+from tornado_engine.statuses import TERMINAL_VALUES
+from tornado_engine.testing import EngineClient
+
+ORDERS = 20
+
+
+def venues(ledger_path, **latencies) -> dict:
+    """One mock venue with the given latencies, its swaps recorded in a shared ledger file."""
+    return {
+        "tokens": {"SOL": {"reference_price": 150}, "USDC": {"reference_price": 1}},
+        "venues": {
+            "raydium": {
+                "plugin": "mock-raydium",
+                "failure_rate": 0,
+                "ledger_path": str(ledger_path),
+                "quote_latency_ms": 0,
+                "build_latency_ms": 0,
+                "swap_latency_ms": 0,
+                "confirm_latency_ms": 0,
+                **latencies,
+            }
+        },
+    }
+
+
+async def read_until(conn, frames: list[dict], status: str | None) -> None:
+    """Append frames until one has ``status`` (or, for None, until the socket closes)."""
+    while True:
+        message = await conn.read_message()
+        if message is None:
+            return
+        frames.append(json.loads(message))
+        if status is not None and frames[-1]["status"] == status:
+            return
+
+
+def assert_one_clean_stream(frames: list[dict]) -> None:
+    assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1)), frames
+    terminals = [f for f in frames if f["status"] in TERMINAL_VALUES]
+    assert len(terminals) == 1 and frames[-1] is terminals[0], frames
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_api_and_worker_processes_sharing_only_redis_deliver_every_frame(
+    make_config, engine_process, tmp_path
+):
+    config = make_config(venues=venues(tmp_path / "ledger.jsonl"))
+    api = engine_process(config, role="api")
+    engine_process(config, role="worker")
+    client = EngineClient(api.base_url)
+    streams = await asyncio.gather(*(client.run_order() for _ in range(ORDERS)))
+    for frames in streams:
+        assert [f["status"] for f in frames] == [
+            "pending",
+            "routing",
+            "building",
+            "submitted",
+            "confirmed",
+        ]
+        assert_one_clean_stream(frames)
+
+
+# (stage the orders are in when the worker dies, the venue latency that holds them there)
+KILL_POINTS = {
+    "quoting": ("pending", {"quote_latency_ms": 400}),
+    "building": ("building", {"build_latency_ms": 400}),
+    "swap in flight, not executed": ("submitted", {"swap_latency_ms": 400}),
+    "swap executed, not confirmed": ("submitted", {"confirm_latency_ms": 400}),
+}
+
+
+@pytest.mark.parametrize("kill_point", list(KILL_POINTS))
+@pytest.mark.gen_test(timeout=60)
+async def test_worker_killed_mid_order_loses_nothing_and_executes_nothing_twice(
+    kill_point, make_config, engine_process, tmp_path
+):
+    stage, latencies = KILL_POINTS[kill_point]
+    ledger = tmp_path / "ledger.jsonl"
+    config = make_config(
+        engine={"simulation": {"latency_scale": 1}, "worker": {"visibility_timeout_seconds": 1}},
+        venues=venues(ledger, **latencies),
+    )
+    api = engine_process(config, role="api")
+    doomed = engine_process(config, role="worker")
+    client = EngineClient(api.base_url)
+    order_ids = [await client.submit() for _ in range(ORDERS)]
+    sockets = [await client.connect(f"orderId={oid}") for oid in order_ids]
+    streams: list[list[dict]] = [[] for _ in order_ids]
+    await asyncio.gather(*(read_until(c, s, stage) for c, s in zip(sockets, streams, strict=True)))
+    if stage == "submitted" and "confirm_latency_ms" in latencies:
+        # Every swap has landed on the venue once its ledger holds all of them.
+        while len(ledger.read_text().splitlines()) < ORDERS if ledger.exists() else True:
+            await asyncio.sleep(0.01)
+    doomed.signal(signal.SIGKILL)
+    doomed.wait()
+    engine_process(config, role="worker")
+    await asyncio.gather(*(read_until(c, s, None) for c, s in zip(sockets, streams, strict=True)))
+
+    for frames in streams:
+        assert_one_clean_stream(frames)
+        assert frames[-1]["status"] == "confirmed"
+    executed = Counter(
+        entry["key"].split(":")[0] for entry in map(json.loads, ledger.read_text().splitlines())
+    )
+    assert sorted(executed) == sorted(order_ids)
+    assert set(executed.values()) == {1}, "a swap was executed twice"
+    confirmed_tx = {frames[-1]["orderId"]: frames[-1]["txHash"] for frames in streams}
+    assert len(set(confirmed_tx.values())) == ORDERS
