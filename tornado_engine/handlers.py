@@ -83,12 +83,21 @@ class ExecuteOrderHandler(JsonHandler):
             raise ApiError(413, f"the body is larger than {self._limit} bytes")
 
     def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
         self._size += len(chunk)
         if self._size > self._limit:
-            raise ApiError(413, f"the body is larger than {self._limit} bytes")
+            # Tornado does not route exceptions raised here to write_error (a chunked
+            # body has no Content-Length for prepare to check): answer 413 ourselves.
+            self._chunks.clear()
+            error = ApiError(413, f"the body is larger than {self._limit} bytes")
+            self.send_error(413, exc_info=(ApiError, error, None))
+            return
         self._chunks.append(chunk)
 
     def post(self) -> None:
+        if self._finished:  # answered 413 while the body was streaming in
+            return
         hub = self.engine.hub
         if hub is not None and not hub.healthy:
             raise ApiError(503, "the order queue (Redis) is unreachable; try again shortly")
@@ -96,7 +105,12 @@ class ExecuteOrderHandler(JsonHandler):
         if not raw.strip():
             raise ApiError(400, "the body is empty; send a JSON object")
         try:
-            body = json.loads(raw, parse_constant=_reject_constant)
+            # JSON between systems is UTF-8 (RFC 8259); json.loads(bytes) would accept UTF-16/32.
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ApiError(400, "the body is not valid JSON: not UTF-8 text") from None
+        try:
+            body = json.loads(text, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
             raise ApiError(400, f"the body is not valid JSON: {_json_problem(exc)}") from None
         try:

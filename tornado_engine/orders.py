@@ -89,6 +89,10 @@ def validate_order(body: Any, rules: OrderRules) -> Order:
     amount = body["amount"]
     if isinstance(amount, bool) or not isinstance(amount, (int, float)):
         raise OrderValidationError(f"amount must be a number, got {type(amount).__name__}", "amount")
+    try:
+        amount = float(amount)
+    except OverflowError:  # an integer too large for a float
+        raise OrderValidationError(f"amount must be at most {rules.max_amount:g}", "amount") from None
     if not math.isfinite(amount):
         raise OrderValidationError("amount must be a finite number", "amount")
     if amount <= 0:
@@ -112,6 +116,6 @@ def validate_order(body: Any, rules: OrderRules) -> Order:
         order_id=str(uuid.uuid4()),
         from_token=from_token,
         to_token=to_token,
-        amount=float(amount),
+        amount=amount,
         order_type=order_type,
     )
