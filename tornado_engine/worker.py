@@ -10,13 +10,14 @@ backoff; it never crashes the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import socket
 import uuid
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from tornado_engine.config import WorkerConfig
 from tornado_engine.orders import Order
@@ -122,6 +123,7 @@ class Worker:
         """Heartbeat the entries we hold; claim the ones dead workers left behind."""
         interval = max(0.05, self.config.visibility_timeout_seconds / 3)
         idle_ms = int(self.config.visibility_timeout_seconds * 1000)
+        await self.ready.wait()
         while not self._stopping:
             try:
                 await self.queue.touch(self.name, list(self._running))
@@ -136,9 +138,20 @@ class Worker:
                                 self.config.visibility_timeout_seconds,
                             )
                             self._spawn(entry)
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    # Redis lost its data (restarted without persistence): recreate the group.
+                    log.error("worker %s: the queue's consumer group is gone; recreating it", self.name)
+                    await self._ensure_group_quietly()
+                else:
+                    log.error("worker %s: maintenance failed: %s", self.name, exc)
             except (RedisError, OSError) as exc:
                 log.error("worker %s: maintenance skipped, Redis unavailable (%s)", self.name, exc)
             await asyncio.sleep(interval)
+
+    async def _ensure_group_quietly(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.queue.ensure_group()
 
     def _spawn(self, entry: QueueEntry) -> None:
         task = asyncio.get_running_loop().create_task(self._process(entry), name=f"order-{entry.order_id}")
