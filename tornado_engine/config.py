@@ -20,6 +20,7 @@ import yaml
 
 ENGINE_FILE = "engine.yaml"
 VENUES_FILE = "venues.yaml"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _MISSING = object()
 
 
@@ -300,9 +301,12 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
     )
     sim.finish()
     lg = root.section("logging")
-    logging_config = LoggingConfig(
-        level=lg.get_str("level", "INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]).upper()
-    )
+    level = lg.get_str("level", "INFO")
+    if level.upper() not in LOG_LEVELS:  # any case: operators write "debug" as often as "DEBUG"
+        hint = difflib.get_close_matches(level.upper(), LOG_LEVELS, n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise lg.error("level", f"expected one of {', '.join(LOG_LEVELS)}, got {level!r}{extra}")
+    logging_config = LoggingConfig(level=level.upper())
     lg.finish()
     root.finish()
     return dict(
@@ -317,6 +321,9 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
 
 def _parse_venues(root: ConfigSection, file: str) -> VenuesConfig:
     tokens = root.section("tokens")
+    venues_section = root.section("venues")
+    # Unknown top-level keys first: a misspelt "venue:" must be named, not reported as "no venues".
+    root.finish()
     prices: dict[str, float] = {}
     for symbol in tokens.names():
         token = tokens.section(symbol)
@@ -324,7 +331,6 @@ def _parse_venues(root: ConfigSection, file: str) -> VenuesConfig:
         token.finish()
     if not prices:
         raise root.error("tokens", "expected at least one token, e.g. SOL: {reference_price: 150}")
-    venues_section = root.section("venues")
     venues = []
     for name in venues_section.names():
         entry = venues_section.section(name)
@@ -335,11 +341,10 @@ def _parse_venues(root: ConfigSection, file: str) -> VenuesConfig:
             if symbol not in prices:
                 hint = difflib.get_close_matches(symbol, list(prices), n=1)
                 extra = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise entry.error("tokens", f"token {symbol!r} is not listed under tokens:{extra}")
+                raise entry.error("tokens", f"token {symbol!r} is not listed under tokens{extra}")
         venues.append(VenueConfig(name, plugin, enabled, tuple(venue_tokens), entry))
     if not venues:
         raise root.error("venues", "expected at least one venue")
-    root.finish()
     return VenuesConfig(reference_prices=prices, venues=tuple(venues), file=file)
 
 
