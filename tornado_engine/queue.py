@@ -59,12 +59,29 @@ class OrderQueue:
         return [entry for _, raw in reply or () for entry in _entries(raw)]
 
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[QueueEntry]:
-        """Take over entries another consumer has held longer than ``min_idle_ms``."""
-        reply = await self.redis.xautoclaim(
-            self.name, self.keys.group, consumer, min_idle_time=min_idle_ms, count=count
-        )
-        # Redis 6.2 replies [cursor, entries]; 7.x adds a list of deleted ids.
-        return _entries(reply[1])
+        """Take over up to ``count`` entries another consumer has held longer than ``min_idle_ms``.
+
+        XAUTOCLAIM looks at only about ``count`` pending entries per call, so one
+        call would miss a dead worker's entry behind entries live workers hold:
+        follow the cursor through the whole pending list.
+        """
+        claimed: list[QueueEntry] = []
+        cursor = "0-0"
+        while len(claimed) < count:
+            reply = await self.redis.xautoclaim(
+                self.name,
+                self.keys.group,
+                consumer,
+                min_idle_time=min_idle_ms,
+                start_id=cursor,
+                count=count - len(claimed),
+            )
+            # Redis 6.2 replies [cursor, entries]; 7.x adds a list of deleted ids.
+            claimed += _entries(reply[1])
+            cursor = reply[0]
+            if cursor in ("0-0", b"0-0"):
+                break
+        return claimed
 
     async def touch(self, consumer: str, entry_ids: list[str]) -> None:
         """Reset the idle time of entries still being worked on (a heartbeat)."""
