@@ -77,7 +77,9 @@ def test_misspelt_section_gets_did_you_mean(write):
 
 def test_unknown_key_with_no_close_match_lists_the_known_keys(write):
     error = config_error(write(engine="orders:\n  colour: blue\n"))
-    assert error.message == ("unknown key (known keys: max_amount, retention_seconds, waiting_ttl_seconds)")
+    assert error.message == (
+        "unknown key (known keys: max_amount, retention_seconds, waiting_store, waiting_ttl_seconds)"
+    )
 
 
 def test_misspelt_plugin_name_gets_did_you_mean_and_the_installed_plugins(write):

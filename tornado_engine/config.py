@@ -187,6 +187,7 @@ class OrdersConfig:
     max_amount: float = 1_000_000.0
     waiting_ttl_seconds: float = 60.0
     retention_seconds: int = 86_400
+    waiting_store: str = "memory"
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
         max_amount=o.get_number("max_amount", 1_000_000.0, minimum=0, exclusive_minimum=True),
         waiting_ttl_seconds=o.get_number("waiting_ttl_seconds", 60.0, minimum=0, exclusive_minimum=True),
         retention_seconds=o.get_number("retention_seconds", 86_400, minimum=1, integer=True),
+        waiting_store=o.get_str("waiting_store", "memory", choices=["memory", "redis"]),
     )
     o.finish()
     w = root.section("worker")

@@ -28,6 +28,7 @@ from tornado_engine.store import OrderStore
 from tornado_engine.updates import UpdateHub
 from tornado_engine.venue import Venue
 from tornado_engine.waiting import WaitingStore
+from tornado_engine.waiting_redis import RedisWaitingStore
 from tornado_engine.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ class Engine:
         self.pm = pm or plugin_manager(extra_plugins=plugins)
         self.venues: Mapping[str, Venue] = build_venues(config, self.pm)
         self.rules = self._rules()
-        self.waiting = WaitingStore(config.orders.waiting_ttl_seconds, on_expired=self._record_expired)
+        self.waiting: WaitingStore | RedisWaitingStore = WaitingStore(
+            config.orders.waiting_ttl_seconds, on_expired=self._record_expired
+        )
         self.executor = OrderExecutor(lambda: self.venues, config.worker)
         self.embedded: EmbeddedRedis | None = None
         self.redis: aioredis.Redis | None = None
@@ -91,6 +94,10 @@ class Engine:
         self.blocking_redis = connect(self.redis_url, blocking=True)
         self.store = OrderStore(self.redis, self.keys, self.config.orders.retention_seconds)
         self.queue = OrderQueue(self.redis, self.blocking_redis, self.keys)
+        if self.config.orders.waiting_store == "redis":
+            self.waiting = RedisWaitingStore(
+                self.redis, self.keys, self.config.orders.waiting_ttl_seconds, on_expired=self._record_expired
+            )
         if self.serves_api:
             self.hub = UpdateHub(self.blocking_redis, self.keys)
             await asyncio.wait_for(self.hub.start(), 15)

@@ -95,7 +95,7 @@ class ExecuteOrderHandler(JsonHandler):
             return
         self._chunks.append(chunk)
 
-    def post(self) -> None:
+    async def post(self) -> None:
         if self._finished:  # answered 413 while the body was streaming in
             return
         hub = self.engine.hub
@@ -117,7 +117,11 @@ class ExecuteOrderHandler(JsonHandler):
             order = validate_order(body, self.engine.rules)
         except OrderValidationError as exc:
             raise ApiError(400, str(exc), exc.field) from None
-        self.engine.waiting.put(order)
+        try:
+            await asyncio.wait_for(self.engine.waiting.submit(order), 10)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            log.error("POST: shared waiting store unavailable: %s", exc)
+            raise ApiError(503, "the order queue (Redis) is unreachable; try again shortly") from None
         log.info(
             "order accepted orderId=%s %s %s->%s amount=%s",
             order.order_id,
@@ -147,15 +151,15 @@ class OrderHandler(JsonHandler):
     """``GET /api/orders/{orderId}``: current status and full event history."""
 
     async def get(self, order_id: str) -> None:
-        waiting = self.engine.waiting.peek(order_id)
-        if waiting is not None:
-            self.write_json(
-                {"orderId": order_id, "status": "pending", "order": waiting.summary(), "events": []}
-            )
-            return
         store = self.engine.store
         assert store is not None
         try:
+            waiting = await asyncio.wait_for(self.engine.waiting.lookup(order_id), 10)
+            if waiting is not None:
+                self.write_json(
+                    {"orderId": order_id, "status": "pending", "order": waiting.summary(), "events": []}
+                )
+                return
             state, events = await asyncio.wait_for(
                 asyncio.gather(store.state(order_id), store.history(order_id)), 10
             )
@@ -191,7 +195,7 @@ class HealthHandler(JsonHandler):
             "redis": redis_state,
             "role": self.engine.role,
             "venues": sorted(self.engine.venues),
-            "waitingOrders": len(self.engine.waiting),
+            "waitingOrders": await self.engine.waiting.count() if ok else None,
         }
         if self.engine.worker is not None:
             body["ordersInFlight"] = self.engine.worker.in_flight

@@ -27,6 +27,15 @@ class Keys:
         """Pub/sub channel every API process listens on for live order events."""
         return f"{self.prefix}:updates"
 
+    @property
+    def waiting_deadlines(self) -> str:
+        """Sorted set: orders in the shared waiting store, scored by expiry time."""
+        return f"{self.prefix}:waiting"
+
+    def waiting(self, order_id: str) -> str:
+        """String: an order in the shared waiting store (orders.waiting_store: redis)."""
+        return f"{self.prefix}:{{{order_id}}}:waiting"
+
     def order(self, order_id: str) -> str:
         """Hash: the order as submitted, its current status and last seq."""
         return f"{self.prefix}:{{{order_id}}}:order"

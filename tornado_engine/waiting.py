@@ -14,10 +14,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tornado_engine.orders import Order
 
 log = logging.getLogger(__name__)
+
+CreateOrder = Callable[[Order, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass
@@ -27,6 +30,10 @@ class _Entry:
 
 
 class WaitingStore:
+    """In this process's memory: the POST and the WebSocket must reach the same process."""
+
+    shared = False
+
     def __init__(
         self,
         ttl_seconds: float,
@@ -82,6 +89,40 @@ class WaitingStore:
         if future is None:
             return None
         return await asyncio.shield(future)
+
+    # The async interface every waiting store offers (see waiting_redis for the shared one).
+
+    async def submit(self, order: Order) -> None:
+        self.put(order)
+
+    async def lookup(self, order_id: str) -> Order | None:
+        return self.peek(order_id)
+
+    async def count(self) -> int:
+        return len(self)
+
+    async def hand_off(
+        self,
+        order_id: str,
+        first_frame: dict[str, Any],
+        create: CreateOrder,
+        before: Callable[[], None],
+    ) -> bool:
+        """Move a waiting order into Redis: ``before()`` (send the pending frame),
+        then ``create`` (record and enqueue). False when the order was not waiting
+        here, after any hand-off of it already under way has finished."""
+        order = self.take(order_id)
+        if order is None:
+            await self.wait_for_handoff(order_id)
+            return False
+        try:
+            before()
+            await create(order, first_frame)
+        except BaseException:
+            self.restore(order)
+            raise
+        self.handed_off(order_id)
+        return True
 
     def pop_expired(self) -> list[Order]:
         now = self._clock()

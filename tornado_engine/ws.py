@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import tornado.websocket
@@ -18,6 +19,7 @@ from redis.exceptions import RedisError
 
 from tornado_engine.engine import Engine
 from tornado_engine.frames import dumps, error_frame, order_frame
+from tornado_engine.orders import Order
 from tornado_engine.statuses import TERMINAL_VALUES, Status
 from tornado_engine.store import StoredEvent
 from tornado_engine.updates import OrderFeed
@@ -66,21 +68,22 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
     async def _attach(self, order_id: str) -> None:
         engine = self.engine
         assert engine.store is not None and engine.queue is not None
-        order = engine.waiting.take(order_id)
-        if order is not None:
-            first = order_frame(
-                order_id, Status.PENDING, 1, message="Order received; execution starting soon"
-            )
+        first = order_frame(order_id, Status.PENDING, 1, message="Order received; execution starting soon")
+
+        def send_pending() -> None:
             if self.last_seq < 1:
                 self._send(dumps(first), Status.PENDING.value, 1)
-            try:
-                await asyncio.wait_for(engine.store.create(order, first, engine.queue.name), 10)
-            except BaseException:
-                engine.waiting.restore(order)
-                raise
-            engine.waiting.handed_off(order_id)
+
+        def create(order: Order, frame: dict) -> Awaitable[None]:
+            return engine.store.create(order, frame, engine.queue.name)
+
+        handed_off = await asyncio.wait_for(
+            engine.waiting.hand_off(order_id, first, create, send_pending), 10
+        )
+        if handed_off:
+            self.last_seq = max(self.last_seq, 1)
             log.info("orderId=%s moved from the waiting store to the queue", order_id)
-        elif not await engine.waiting.wait_for_handoff(order_id) and not await engine.store.exists(order_id):
+        elif not await engine.store.exists(order_id):
             self._refuse(order_id, CLOSE_UNKNOWN_ORDER, f"unknown orderId {order_id!r}")
             return
         self._feed_task = asyncio.get_running_loop().create_task(self._stream(order_id))

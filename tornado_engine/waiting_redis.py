@@ -1,0 +1,162 @@
+"""The shared waiting store, in Redis: the POST and the WebSocket may reach
+different API processes (a load balancer without sticky sessions).
+
+An order waits as ``{orderId}:waiting`` with its deadline in one sorted set.
+Taking it is atomic, whoever takes it: a socket's hand-off (which records and
+enqueues the order in the same script) or an expiry sweep on any process, so
+an order is handed off or expired exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from tornado_engine.frames import dumps
+from tornado_engine.keys import Keys
+from tornado_engine.orders import Order
+from tornado_engine.store import live_message
+from tornado_engine.waiting import CreateOrder
+
+log = logging.getLogger(__name__)
+
+# Keys outlive their deadline so a sweep that runs late still finds them.
+KEY_GRACE_SECONDS = 3600
+
+_TAKE = """
+local order = redis.call('GET', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if not order then return false end
+redis.call('DEL', KEYS[1])
+return order
+"""
+
+# KEYS: waiting, deadlines, order hash, events, queue.
+# ARGV: orderId, first frame, channel, live message, now.
+_HAND_OFF = """
+local order = redis.call('GET', KEYS[1])
+if not order then return false end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], 'order', order, 'status', 'pending', 'seq', 1, 'attempt', 0,
+           'updatedAt', ARGV[5])
+redis.call('XADD', KEYS[4], '0-1', 's', 'pending', 'f', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+redis.call('XADD', KEYS[5], '*', 'orderId', ARGV[1])
+return order
+"""
+
+
+class RedisWaitingStore:
+    shared = True
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        ttl_seconds: float,
+        on_expired: Callable[[Order], Awaitable[None]] | None = None,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl_seconds = ttl_seconds
+        self._on_expired = on_expired
+        self._take = redis.register_script(_TAKE)
+        self._hand_off = redis.register_script(_HAND_OFF)
+        self._sweeper: asyncio.Task | None = None
+
+    async def submit(self, order: Order) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(
+                self.keys.waiting(order.order_id),
+                dumps(order.to_dict()),
+                ex=int(self.ttl_seconds) + KEY_GRACE_SECONDS,
+            )
+            pipe.zadd(self.keys.waiting_deadlines, {order.order_id: time.time() + self.ttl_seconds})
+            await pipe.execute()
+
+    async def lookup(self, order_id: str) -> Order | None:
+        raw = await self.redis.get(self.keys.waiting(order_id))
+        return Order.from_dict(json.loads(raw)) if raw else None
+
+    async def count(self) -> int:
+        return await self.redis.zcard(self.keys.waiting_deadlines)
+
+    async def hand_off(
+        self,
+        order_id: str,
+        first_frame: dict[str, Any],
+        create: CreateOrder,
+        before: Callable[[], None],
+    ) -> bool:
+        """Take, record and enqueue in one script; then ``before()`` sends the pending
+        frame (nothing can reach the socket ahead of it: the socket's feed starts later)."""
+        frame = dumps(first_frame)
+        taken = await self._hand_off(
+            keys=[
+                self.keys.waiting(order_id),
+                self.keys.waiting_deadlines,
+                self.keys.order(order_id),
+                self.keys.events(order_id),
+                self.keys.queue,
+            ],
+            args=[
+                order_id,
+                frame,
+                self.keys.updates_channel,
+                live_message(order_id, 1, "pending", frame),
+                str(time.time()),
+            ],
+        )
+        if not taken:
+            return False
+        before()
+        return True
+
+    async def sweep(self) -> int:
+        """Expire every order past its deadline; any API process may run this."""
+        due = await self.redis.zrangebyscore(self.keys.waiting_deadlines, 0, time.time(), start=0, num=100)
+        expired = 0
+        for order_id in due:
+            raw = await self._take(
+                keys=[self.keys.waiting(order_id), self.keys.waiting_deadlines], args=[order_id]
+            )
+            if not raw:
+                continue  # handed off (or expired) by someone else first
+            expired += 1
+            order = Order.from_dict(json.loads(raw))
+            log.warning(
+                "order expired: orderId=%s no client connected within %gs", order_id, self.ttl_seconds
+            )
+            if self._on_expired is not None:
+                try:
+                    await self._on_expired(order)
+                except Exception:
+                    log.exception("could not record expiry of orderId=%s", order_id)
+        return expired
+
+    def start(self, interval: float | None = None) -> None:
+        interval = interval or max(0.05, min(1.0, self.ttl_seconds / 4))
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.sweep()
+                except (RedisError, OSError) as exc:
+                    log.error("waiting-store sweep skipped, Redis unavailable: %s", exc)
+
+        self._sweeper = asyncio.get_running_loop().create_task(loop(), name="waiting-sweeper")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
