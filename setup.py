@@ -17,6 +17,8 @@ setup(
     long_description_content_type="text/x-rst",
     python_requires=">=3.10",
     packages=["tornado_engine", "tornado_engine_mock_raydium", "tornado_engine_mock_meteora"],
+    # The live page's files ship with the package, so a non-editable install serves them.
+    package_data={"tornado_engine": ["static/*"]},
     package_dir={
         "tornado_engine": "tornado_engine",
         "tornado_engine_mock_raydium": "plugins/mock_raydium",
@@ -36,6 +38,8 @@ setup(
             # pytest-tornado imports pkg_resources, which newer setuptools dropped.
             "setuptools<81",
             "ruff",
+            # Drives Debian's chromium in tests/test_browser.py; never downloads a browser.
+            "playwright>=1.40",
         ],
     },
     entry_points={

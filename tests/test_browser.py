@@ -1,0 +1,356 @@
+"""The live page at ``/``, driven in a real headless Chromium against a real engine.
+
+The engine runs as its own process (``python -m tornado_engine serve``) on the
+session's Redis, because the browser is a separate process too and must reach
+it over real sockets. Debian's ``chromium`` is driven by Playwright; Playwright
+never downloads a browser of its own here.
+
+``python tests/test_browser.py`` remakes docs/screenshot.png from the same set-up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tornado_engine.testing import DEFAULT_VENUES, RedisServer, write_config
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+LISTENING = re.compile(r"listening on port (\d+)")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _browser_missing() -> str | None:
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does) or set CHROMIUM"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return 'Playwright for Python is not installed (pip install -e ".[test]")'
+    return None
+
+
+pytestmark = pytest.mark.skipif(_browser_missing() is not None, reason=str(_browser_missing()))
+
+
+# ------------------------------------------------------------------ the engine process
+
+
+class EngineProcess:
+    """``tornado-engine serve`` in a child process; its log is kept for failure reports."""
+
+    def __init__(self, config_dir: Path, redis_url: str) -> None:
+        self.log: list[str] = []
+        self._port: int | None = None
+        self._ready = threading.Event()
+        command = [sys.executable, "-m", "tornado_engine", "serve", "--config", str(config_dir)]
+        self.process = subprocess.Popen(
+            [*command, "--redis-url", redis_url, "--port", "0", "--host", "127.0.0.1"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        """Read the log to the end, so a chatty engine never blocks on a full pipe."""
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log.append(line.rstrip())
+            match = LISTENING.search(line)
+            if match and self._port is None:
+                self._port = int(match.group(1))
+                self._ready.set()
+        self._ready.set()  # exited: wake the waiter
+
+    def wait_listening(self, timeout: float = 20) -> str:
+        if not self._ready.wait(timeout) or self._port is None:
+            self.stop()
+            raise RuntimeError("the engine did not start listening:\n" + "\n".join(self.log[-30:]))
+        return f"http://127.0.0.1:{self._port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def slow_venues(failure_rate: float = 0, swap_ms: int = 0) -> dict[str, Any]:
+    """The kit's two venues, with a swap that takes ``swap_ms`` and fails at ``failure_rate``."""
+    venues = {name: dict(entry) for name, entry in DEFAULT_VENUES["venues"].items()}
+    for entry in venues.values():
+        entry.update(
+            failure_rate=failure_rate,
+            quote_latency_ms=[20, 40],
+            build_latency_ms=[20, 40],
+            swap_latency_ms=[swap_ms, swap_ms],
+        )
+    return {**DEFAULT_VENUES, "venues": venues}
+
+
+# The venues' latencies above count only with a scale of 1.
+REAL_LATENCY: dict[str, Any] = {"simulation": {"latency_scale": 1}, "logging": {"level": "INFO"}}
+
+
+@pytest.fixture
+def serve(make_config, redis_server) -> Iterator[Callable[..., str]]:
+    """``serve(engine={...}, venues={...})`` starts an engine and returns its base URL."""
+    started: list[EngineProcess] = []
+
+    def start(engine: dict[str, Any] | None = None, venues: dict[str, Any] | None = None) -> str:
+        process = EngineProcess(make_config(engine=engine, venues=venues), redis_server.url)
+        started.append(process)
+        return process.wait_listening()
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+# ------------------------------------------------------------------ the browser
+
+
+def launch_chromium(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Script errors only: a 4xx the page asked for on purpose is not one.
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    yield page
+    context.close()
+    assert not errors, f"the page logged errors: {errors}"
+
+
+def open_page(page: Any, base_url: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(base_url + "/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+
+
+def only_order(page: Any) -> Any:
+    from playwright.sync_api import expect
+
+    cards = page.locator("article.order")
+    expect(cards).to_have_count(1)
+    return cards.first
+
+
+def stages(card: Any) -> list[str]:
+    return card.locator(".events .event").evaluate_all("rows => rows.map(r => r.dataset.status)")
+
+
+# ------------------------------------------------------------------ the tests
+
+
+def test_the_page_is_served_with_its_own_files_only(page, serve):
+    base_url = serve()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    open_page(page, base_url)
+    assert page.title().startswith("tornado-engine")
+    assert requests and all(url.startswith(base_url) for url in requests), requests
+    assert page.locator("#fromToken option").all_text_contents() == ["SOL", "USDC", "USDT"]
+
+
+def test_an_order_from_the_form_shows_its_timeline_to_confirmed(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve()
+    open_page(page, base_url)
+    page.select_option("#fromToken", "SOL")
+    page.select_option("#toToken", "USDC")
+    page.fill("#amount", "2.5")
+    page.click("#submit-one")
+
+    card = only_order(page)
+    expect(card).to_have_attribute("data-status", "confirmed")
+    assert stages(card) == ["pending", "routing", "building", "submitted", "confirmed"]
+    expect(card.locator(".order-pair")).to_have_text("2.5 SOL → USDC")
+    # Both venues quoted side by side, the chosen route highlighted.
+    expect(card.locator(".quote")).to_have_count(2)
+    chosen = card.locator(".quote.chosen")
+    expect(chosen).to_have_count(1)
+    expect(chosen.locator(".badge")).to_have_text("best route")
+    routed_to = chosen.get_attribute("data-dex")
+    expect(card.locator(".event[data-status=confirmed] .event-detail")).to_contain_text(f"on {routed_to}")
+    # The end: a transaction hash and an execution price; each stage has its time.
+    expect(card.locator(".tx-hash")).to_have_text(re.compile(r"^[1-9A-HJ-NP-Za-km-z]{30,}$"))
+    expect(card.locator(".execution-price")).to_have_text(re.compile(r"\d"))
+    durations = card.locator(".event:not([data-status=confirmed]) .event-duration").all_text_contents()
+    assert len(durations) == 4 and all(re.fullmatch(r"\d+(\.\d+)? m?s", d) for d in durations), durations
+    # The engine panel learns of the outcome from the live updates.
+    expect(page.locator("#recent-list li[data-status=confirmed]")).to_have_count(1)
+    expect(page.locator(f".venue[data-venue={routed_to}]")).to_contain_text("routed 1 order")
+
+
+def test_a_failing_order_shows_its_retries_and_error(page, serve):
+    from playwright.sync_api import expect
+
+    venues = slow_venues(failure_rate=1)
+    base_url = serve(engine={"worker": {"max_attempts": 2}}, venues=venues)
+    open_page(page, base_url)
+    page.click("#submit-one")
+
+    card = only_order(page)
+    expect(card).to_have_attribute("data-status", "failed")
+    statuses = stages(card)
+    assert statuses[0] == "pending" and statuses[-1] == "failed"
+    assert statuses.count("retrying") == 1 and statuses.count("routing") == 2, statuses
+    expect(card.locator(".event[data-status=retrying] .event-detail")).to_contain_text("attempt 1 failed")
+    expect(card.locator(".result.bad")).to_contain_text("not confirmed")
+    expect(card.locator(".result.bad")).to_contain_text("after 2 attempts")
+    expect(card.locator(".step.failed")).to_have_count(1)
+    expect(page.locator("#recent-list li[data-status=failed]")).to_have_count(1)
+
+
+def test_a_dropped_socket_reconnects_and_replays_without_duplicates(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve(engine=REAL_LATENCY, venues=slow_venues(swap_ms=1500))
+    open_page(page, base_url)
+    page.click("#submit-one")
+    card = only_order(page)
+    expect(card).to_have_attribute("data-status", "submitted")
+
+    card.locator("button.drop").click()  # the swap is still running
+
+    notice = card.locator(".notice[data-kind=reconnected]")
+    expect(notice).to_have_count(1)
+    expect(notice).to_contain_text("replaying every event after #4")
+    expect(card).to_have_attribute("data-status", "confirmed")
+    expect(card).to_have_attribute("data-reconnects", "1")
+    assert stages(card) == ["pending", "routing", "building", "submitted", "confirmed"]
+    seqs = card.locator(".events .event").evaluate_all("rows => rows.map(r => Number(r.dataset.seq))")
+    assert seqs == [1, 2, 3, 4, 5]
+
+
+def test_twenty_orders_at_once_each_get_their_own_timeline(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve()
+    open_page(page, base_url)
+    page.click("#submit-burst")
+    cards = page.locator("article.order")
+    expect(cards).to_have_count(20)
+    expect(page.locator("article.order[data-status=confirmed]")).to_have_count(20)
+    ids = cards.evaluate_all("cards => cards.map(c => c.dataset.orderId)")
+    assert len(set(ids)) == 20
+    for i in range(20):
+        assert stages(cards.nth(i)) == ["pending", "routing", "building", "submitted", "confirmed"]
+    expect(page.locator("#stat-confirmed")).to_have_text("20")
+
+
+def test_a_rejected_order_shows_the_engines_message_on_the_form(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve()
+    open_page(page, base_url)
+    page.fill("#amount", "0")
+    page.click("#submit-one")
+    expect(page.locator("#form-error")).to_have_text("amount must be greater than 0")
+    expect(page.locator("#amount")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("article.order")).to_have_count(0)
+
+
+# ------------------------------------------------------------------ the screenshot
+
+
+def make_screenshot(path: Path, phone_path: Path | None = None) -> None:
+    """A laptop-sized view with orders confirmed, failed after a retry, and in flight."""
+    import tempfile
+
+    from playwright.sync_api import expect, sync_playwright
+
+    redis = RedisServer().start()
+    venues = slow_venues(failure_rate=0.35, swap_ms=1200)
+    venues["venues"]["meteora"]["quote_failure_rate"] = 0.1
+    engine_settings = {
+        **REAL_LATENCY,
+        "simulation": {"latency_scale": 1, "seed": 11},
+        "worker": {"max_attempts": 2, "backoff_base_ms": 400},
+    }
+    config_dir = write_config(Path(tempfile.mkdtemp()) / "config", engine_settings, venues)
+    engine = EngineProcess(config_dir, redis.url)
+    try:
+        base_url = engine.wait_listening()
+        with sync_playwright() as playwright:
+            chromium = launch_chromium(playwright)
+            page = chromium.new_page(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+            page.set_default_timeout(TIMEOUT_MS)
+            open_page(page, base_url)
+            for amount in ("3", "12.5", "0.75", "40"):
+                page.fill("#amount", amount)
+                page.click("#submit-one")
+            finished = "article.order[data-status=confirmed], article.order[data-status=failed]"
+            expect(page.locator(finished)).to_have_count(4)
+            page.fill("#amount", "5")
+            page.click("#submit-one")
+            page.wait_for_selector("article.order[data-status=submitted]")
+            expect(page.locator("#stat-inflight")).to_have_text("1")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(path), animations="disabled")
+            if phone_path is not None:
+                phone = chromium.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+                open_page(phone, base_url)
+                phone.click("#submit-one")
+                phone.wait_for_selector("article.order[data-status=confirmed]")
+                phone.screenshot(path=str(phone_path), full_page=True)
+            chromium.close()
+    finally:
+        engine.stop()
+        redis.stop()
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    # python tests/test_browser.py [PHONE_PNG]: docs/screenshot.png, and a phone-sized view if asked.
+    make_screenshot(REPO / "docs" / "screenshot.png", Path(sys.argv[1]) if len(sys.argv) > 1 else None)
