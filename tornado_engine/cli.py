@@ -114,7 +114,7 @@ async def _run(engine: Engine, host: str, port: int) -> None:
             for handler in list(handlers):
                 if isinstance(handler, OrderSocketHandler):
                     handler.close(CLOSE_GOING_AWAY, "server shutting down; reconnect with lastSeq")
-    await engine.stop()
+    await engine.stop(engine.config.worker.shutdown_grace_seconds)
     log.info("stopped")
 
 

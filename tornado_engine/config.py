@@ -70,6 +70,10 @@ class ConfigSection:
     def _key(self, key: str) -> str:
         return f"{self._path}.{key}" if self._path else key
 
+    @property
+    def file(self) -> str:
+        return self._file
+
     def line_of(self, key: str) -> int | None:
         return getattr(self._data, "key_lines", {}).get(key, self._line)
 
@@ -173,6 +177,7 @@ class ServerConfig:
     port: int = 3000
     max_body_bytes: int = 65536
     websocket_ping_interval: float = 20.0
+    websocket_max_buffer_bytes: int = 1_048_576
     allowed_origins: tuple[str, ...] = ()
 
 
@@ -199,6 +204,7 @@ class WorkerConfig:
     quote_timeout_ms: float = 2_000.0
     swap_timeout_ms: float = 30_000.0
     visibility_timeout_seconds: float = 60.0
+    shutdown_grace_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,15 @@ class SimulationConfig:
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class PluginsConfig:
+    """Plugins the operator switched off, by entry-point name (``tornado-engine venues`` lists them)."""
+
+    disabled: tuple[str, ...] = ()
+    file: str = ENGINE_FILE
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +253,7 @@ class EngineConfig:
     worker: WorkerConfig = WorkerConfig()
     simulation: SimulationConfig = SimulationConfig()
     logging: LoggingConfig = LoggingConfig()
+    plugins: PluginsConfig = PluginsConfig()
     venues: VenuesConfig = VenuesConfig(reference_prices={}, venues=())
 
     def replace(self, **sections: Any) -> EngineConfig:
@@ -269,6 +285,9 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
         port=s.get_number("port", 3000, minimum=0, maximum=65535, integer=True),
         max_body_bytes=s.get_number("max_body_bytes", 65536, minimum=1, integer=True),
         websocket_ping_interval=s.get_number("websocket_ping_interval", 20.0, minimum=0),
+        websocket_max_buffer_bytes=s.get_number(
+            "websocket_max_buffer_bytes", 1_048_576, minimum=1024, integer=True
+        ),
         allowed_origins=tuple(s.get_str_list("allowed_origins", [])),
     )
     s.finish()
@@ -294,6 +313,7 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
         visibility_timeout_seconds=w.get_number(
             "visibility_timeout_seconds", 60.0, minimum=0, exclusive_minimum=True
         ),
+        shutdown_grace_seconds=w.get_number("shutdown_grace_seconds", 5.0, minimum=0),
     )
     w.finish()
     sim = root.section("simulation")
@@ -310,6 +330,11 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
         raise lg.error("level", f"expected one of {', '.join(LOG_LEVELS)}, got {level!r}{extra}")
     logging_config = LoggingConfig(level=level.upper())
     lg.finish()
+    pl = root.section("plugins")
+    plugins = PluginsConfig(
+        disabled=tuple(pl.get_str_list("disabled", [])), file=pl.file, line=pl.line_of("disabled")
+    )
+    pl.finish()
     root.finish()
     return dict(
         server=server,
@@ -318,6 +343,7 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
         worker=worker,
         simulation=simulation,
         logging=logging_config,
+        plugins=plugins,
     )
 
 

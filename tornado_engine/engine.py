@@ -20,7 +20,7 @@ from tornado_engine.frames import order_frame
 from tornado_engine.keys import Keys
 from tornado_engine.orders import Order, OrderRules
 from tornado_engine.pipeline import OrderExecutor
-from tornado_engine.plugin_host import build_venues, plugin_manager
+from tornado_engine.plugin_host import PluginHost
 from tornado_engine.queue import OrderQueue
 from tornado_engine.redis_conn import EmbeddedRedis, connect
 from tornado_engine.statuses import Status
@@ -51,8 +51,9 @@ class Engine:
         self.role = role
         self.redis_url = redis_url or config.redis.url
         self.keys = Keys(config.redis.key_prefix)
-        self.pm = pm or plugin_manager(extra_plugins=plugins)
-        self.venues: Mapping[str, Venue] = build_venues(config, self.pm)
+        self.plugins = PluginHost(extra_plugins=plugins, disabled=config.plugins.disabled, pm=pm)
+        self.pm = self.plugins.pm
+        self.venues: Mapping[str, Venue] = self.plugins.build_venues(config)
         self.rules = self._rules()
         self.waiting: WaitingStore | RedisWaitingStore = WaitingStore(
             config.orders.waiting_ttl_seconds, on_expired=self._record_expired

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
+import tornado.iostream
 import tornado.websocket
 from redis.exceptions import RedisError
 
@@ -30,6 +31,7 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNKNOWN_ORDER = 4404
 CLOSE_UNAVAILABLE = 1011
 CLOSE_NORMAL = 1000
+CLOSE_TOO_SLOW = 1008
 ORPHAN_WATCH_SECONDS = 900
 
 
@@ -58,6 +60,8 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
             self._refuse(order_id, CLOSE_BAD_REQUEST, "lastSeq must be a whole number >= 0")
             return
         self.last_seq = int(raw_last)
+        # A reader that stalls must not grow our memory: past this, it is dropped.
+        self.ws_connection.stream.max_write_buffer_size = self.engine.config.server.websocket_max_buffer_bytes
         self.engine.sockets.setdefault(order_id, set()).add(self)
         try:
             await self._attach(order_id)
@@ -98,6 +102,8 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
                     self._send(dumps(error_frame(order_id, message)), "error", None)
                     continue
                 self._deliver(event)
+                if self.ws_connection is None or self.ws_connection.is_closing():
+                    return  # closed under us (too slow, or gone): on_close takes over
             if self.ws_connection is not None:
                 self.close(CLOSE_NORMAL, "order finished")
         except (RedisError, OSError) as exc:
@@ -113,6 +119,19 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
             self.last_status = status
         try:
             self.write_message(text)
+        except tornado.iostream.StreamBufferFullError:
+            log.warning(
+                "undelivered update orderId=%s status=%s seq=%s: client reads too slowly "
+                "(over %d bytes unsent); closing its socket",
+                self.order_id,
+                status,
+                seq,
+                self.engine.config.server.websocket_max_buffer_bytes,
+            )
+            self.engine.undelivered += 1
+            self.ws_connection.stream.max_write_buffer_size = None  # room for the close frame
+            self.close(CLOSE_TOO_SLOW, "client reads too slowly; reconnect with lastSeq")
+            return False
         except tornado.websocket.WebSocketClosedError:
             log.warning(
                 "undelivered update orderId=%s status=%s seq=%s: client socket is closed",
