@@ -38,6 +38,8 @@ setup(
             # pytest-tornado imports pkg_resources, which newer setuptools dropped.
             "setuptools<81",
             "ruff",
+            # Property-based tests of hostile input (and of the pool math).
+            "hypothesis>=6.100",
             # Drives Debian's chromium in tests/test_browser.py; never downloads a browser.
             "playwright>=1.40",
         ],
