@@ -10,11 +10,14 @@ never downloads a browser of its own here.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -148,6 +151,11 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+def is_script_error(message: Any) -> bool:
+    text = message.text
+    return message.type == "error" and not (text.startswith("Failed to load resource") or "net::ERR_" in text)
+
+
 @pytest.fixture
 def page(browser) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -155,15 +163,9 @@ def page(browser) -> Iterator[Any]:
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # Script errors only: a 4xx the page asked for on purpose is not one.
-    page.on(
-        "console",
-        lambda msg: (
-            errors.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
+    # Script errors only: the browser's own reports of a refused request (a 4xx the
+    # page asked for on purpose, a socket while offline) are not the page's errors.
+    page.on("console", lambda msg: errors.append(msg.text) if is_script_error(msg) else None)
     yield page
     context.close()
     assert not errors, f"the page logged errors: {errors}"
@@ -252,25 +254,47 @@ def test_a_failing_order_shows_its_retries_and_error(page, serve):
     expect(page.locator("#recent-list li[data-status=failed]")).to_have_count(1)
 
 
-def test_a_dropped_socket_reconnects_and_replays_without_duplicates(page, serve):
+def engine_status(base_url: str, order_id: str) -> str:
+    with urllib.request.urlopen(f"{base_url}/api/orders/{order_id}", timeout=5) as response:
+        return json.load(response)["status"]
+
+
+def wait_for_engine_status(base_url: str, order_id: str, status: str, timeout: float = 10) -> None:
+    """Ask the engine itself (not the page) until the order has ``status``."""
+    deadline = time.monotonic() + timeout
+    while (seen := engine_status(base_url, order_id)) != status:
+        assert time.monotonic() < deadline, f"order {order_id} still {seen!r} after {timeout}s"
+        time.sleep(0.02)
+
+
+def test_a_dropped_socket_reconnects_and_replays_what_it_missed(page, serve):
     from playwright.sync_api import expect
 
-    base_url = serve(engine=REAL_LATENCY, venues=slow_venues(swap_ms=1500))
+    base_url = serve(engine=REAL_LATENCY, venues=slow_venues(swap_ms=1000))
     open_page(page, base_url)
     page.click("#submit-one")
     card = only_order(page)
     expect(card).to_have_attribute("data-status", "submitted")
+    order_id = card.get_attribute("data-order-id")
 
-    card.locator("button.drop").click()  # the swap is still running
+    # The network goes away while the swap runs; the page keeps trying.
+    page.context.set_offline(True)
+    card.locator("button.drop").click()
+    lost = card.locator(".notice[data-kind=lost]")
+    expect(lost).to_contain_text("after event #4")
+    expect(lost).to_contain_text("try 2")  # the first reconnection failed: really offline
+    wait_for_engine_status(base_url, order_id, "confirmed")
+    expect(card).to_have_attribute("data-status", "submitted")  # the page missed it
 
+    page.context.set_offline(False)
     notice = card.locator(".notice[data-kind=reconnected]")
-    expect(notice).to_have_count(1)
     expect(notice).to_contain_text("replaying every event after #4")
     expect(card).to_have_attribute("data-status", "confirmed")
     expect(card).to_have_attribute("data-reconnects", "1")
     assert stages(card) == ["pending", "routing", "building", "submitted", "confirmed"]
     seqs = card.locator(".events .event").evaluate_all("rows => rows.map(r => Number(r.dataset.seq))")
     assert seqs == [1, 2, 3, 4, 5]
+    expect(card.locator(".tx-hash")).not_to_be_empty()
 
 
 def test_twenty_orders_at_once_each_get_their_own_timeline(page, serve):
