@@ -1,10 +1,11 @@
-"""The ``tornado-engine`` command: serve, check-config."""
+"""The ``tornado-engine`` command: serve, check-config, venues."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -16,6 +17,8 @@ import tornado.netutil
 from tornado_engine.config import ConfigError, load_config
 from tornado_engine.engine import ROLES, Engine
 from tornado_engine.logs import configure_logging
+from tornado_engine.plugin_host import PluginHost
+from tornado_engine.venues_report import render_text, unavailable
 from tornado_engine.ws import OrderSocketHandler
 
 log = logging.getLogger("tornado_engine")
@@ -45,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser("check-config", help="validate the config files and exit")
     check.add_argument("config", nargs="?", help="config directory (default: ./config)")
+    venues = commands.add_parser("venues", help="list installed plugins and configured venues")
+    venues.add_argument("config", nargs="?", help="config directory (default: ./config)")
+    venues.add_argument("--json", action="store_true", help="print the report as JSON (as GET /api/venues)")
     return parser
 
 
@@ -57,16 +63,49 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "check-config":
         return _check_config(config)
+    if args.command == "venues":
+        return _venues(config, args.json)
     return _serve(args, config)
 
 
 def _check_config(config) -> int:
+    """Exit 2 on a config error, 1 when a venue the config enables cannot run (a plugin's fault)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_BriefFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
-        Engine(config)
+        engine = Engine(config)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
+    broken = unavailable(engine.plugins.report())
+    for venue in broken:
+        print(f"venue unavailable: {venue['name']}: {venue['error']}", file=sys.stderr)
     print(f"config OK: {len(config.venues.venues)} venues configured")
+    return 1 if broken else 0
+
+
+class _BriefFormatter(logging.Formatter):
+    """check-config shows what went wrong, not where in a plugin: no tracebacks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None}))
+
+
+def _venues(config, as_json: bool) -> int:
+    """What ``venues`` prints; venue states need the venues built, plugin states do not."""
+    logging.basicConfig(level=logging.CRITICAL)  # the report says it all; no log noise
+    host = PluginHost(disabled=config.plugins.disabled)
+    error = None
+    try:
+        host.build_venues(config)
+    except ConfigError as exc:
+        error = exc
+    report = host.report()
+    print(json.dumps(report, indent=2) if as_json else render_text(report))
+    if error is not None:
+        print(f"config error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -145,6 +145,9 @@ class VenuesHandler(JsonHandler):
                 "referencePrices": dict(config.venues.reference_prices),
                 "maxAmount": config.orders.max_amount,
                 "orderTypes": list(SUPPORTED_ORDER_TYPES),
+                # For operators (as `tornado-engine venues`): plugin and venue states, with errors.
+                "plugins": self.engine.plugins.report()["plugins"],
+                "venueStates": self.engine.plugins.report()["venues"],
             }
         )
 
