@@ -315,3 +315,84 @@ async def test_order_whose_client_connects_in_time_does_not_expire(client):
     frames = await client.frames(order_id)
     assert frames[-1]["status"] == "confirmed"
     assert "expired" not in [f["status"] for f in frames]
+
+
+# -- hand_off: the socket's way in -------------------------------------------------------------------
+
+
+def recorder(calls: list[str], fail: bool = False):
+    async def create(order: Order, frame: dict) -> None:
+        calls.append(f"create {order.order_id} seq={frame['seq']}")
+        if fail:
+            raise ConnectionError("redis is down")
+
+    return create
+
+
+@pytest.mark.gen_test
+async def test_hand_off_sends_the_pending_frame_then_records_the_order(store):
+    store.put(make_order())
+    calls: list[str] = []
+    ok = await store.hand_off("o-1", {"seq": 1}, recorder(calls), lambda: calls.append("pending sent"))
+    assert ok is True
+    assert calls == ["pending sent", "create o-1 seq=1"]
+    assert "o-1" not in store
+
+
+@pytest.mark.gen_test
+async def test_hand_off_of_an_order_that_is_not_waiting_is_false(store):
+    calls: list[str] = []
+    assert await store.hand_off("nope", {"seq": 1}, recorder(calls), lambda: calls.append("sent")) is False
+    assert calls == []
+
+
+@pytest.mark.gen_test
+async def test_failed_hand_off_puts_the_order_back_and_raises(store):
+    store.put(make_order())
+    with pytest.raises(ConnectionError):
+        await store.hand_off("o-1", {"seq": 1}, recorder([], fail=True), lambda: None)
+    assert "o-1" in store
+
+
+@pytest.mark.gen_test
+async def test_second_socket_waits_for_the_first_hand_off_to_finish(store):
+    store.put(make_order())
+    gate = asyncio.Event()
+    recorded: list[str] = []
+
+    async def slow_create(order: Order, frame: dict) -> None:
+        await gate.wait()
+        recorded.append(order.order_id)
+
+    first = asyncio.ensure_future(store.hand_off("o-1", {"seq": 1}, slow_create, lambda: None))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(store.hand_off("o-1", {"seq": 1}, slow_create, lambda: None))
+    await asyncio.sleep(0.01)
+    assert not second.done()
+    gate.set()
+    assert await first is True
+    assert await second is False
+    assert recorded == ["o-1"]  # recorded once, and already there when the second socket looks
+
+
+@pytest.mark.gen_test
+async def test_socket_arriving_while_an_expiry_is_being_recorded_waits_for_it(clock):
+    gate = asyncio.Event()
+    recorded: list[str] = []
+
+    async def slow_expiry(order: Order) -> None:
+        await gate.wait()
+        recorded.append(order.order_id)
+
+    store = WaitingStore(ttl_seconds=1, on_expired=slow_expiry, clock=clock)
+    store.put(make_order())
+    clock.advance(1)
+    sweeping = asyncio.ensure_future(store.sweep())
+    await asyncio.sleep(0)
+    arriving = asyncio.ensure_future(store.hand_off("o-1", {"seq": 1}, recorder([]), lambda: None))
+    await asyncio.sleep(0.01)
+    assert not arriving.done()  # it must not report "unknown order" before the expiry is in Redis
+    gate.set()
+    assert await arriving is False
+    assert recorded == ["o-1"]
+    assert await sweeping == 1

@@ -130,19 +130,32 @@ class WaitingStore:
         return [self._entries.pop(oid).order for oid in expired]
 
     async def sweep(self) -> int:
-        """Expire every order past its deadline; returns how many."""
+        """Expire every order past its deadline; returns how many.
+
+        Until its expiry is recorded, an expiring order counts as being handed
+        off, so a socket arriving meanwhile waits and then finds it ``expired``
+        instead of being told the order is unknown.
+        """
         expired = self.pop_expired()
+        loop = asyncio.get_running_loop()
         for order in expired:
-            log.warning(
-                "order expired: orderId=%s no client connected within %gs",
-                order.order_id,
-                self.ttl_seconds,
-            )
-            if self._on_expired is not None:
+            self._handoffs[order.order_id] = loop.create_future()
+        try:
+            for order in expired:
+                log.warning(
+                    "order expired: orderId=%s no client connected within %gs",
+                    order.order_id,
+                    self.ttl_seconds,
+                )
                 try:
-                    await self._on_expired(order)
+                    if self._on_expired is not None:
+                        await self._on_expired(order)
                 except Exception:
                     log.exception("could not record expiry of orderId=%s", order.order_id)
+                self.handed_off(order.order_id, ok=False)
+        finally:  # cancelled mid-sweep: release every waiter all the same
+            for order in expired:
+                self.handed_off(order.order_id, ok=False)
         return len(expired)
 
     def start(self, interval: float | None = None) -> None:
