@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from tornado_engine.config_env import substitute as substitute_env
+
 ENGINE_FILE = "engine.yaml"
 VENUES_FILE = "venues.yaml"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -276,6 +278,7 @@ def _read_yaml(path: Path) -> ConfigSection:
         raise ConfigError(
             str(path), "", f"not valid YAML: {problem}", mark.line + 1 if mark else None
         ) from None
+    data = substitute_env(data, str(path), ConfigError)
     return ConfigSection(data, str(path))
 
 
