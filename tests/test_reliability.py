@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import random
 import signal
+import socket
 from collections import Counter
 
 import pytest
@@ -205,3 +208,63 @@ async def test_finished_orders_expire_from_redis_after_the_retention(engine_over
     await client.frames(order_id)
     for key in (engine.keys.order(order_id), engine.keys.events(order_id)):
         assert 0 < await engine.redis.ttl(key) <= 120
+
+
+TWELVE_FAILING_VENUES = {
+    "tokens": {"SOL": {"reference_price": 150}, "USDC": {"reference_price": 1}},
+    "venues": {
+        f"venue{i}": {
+            "plugin": "mock-raydium",
+            "failure_rate": 1,
+            "quote_latency_ms": 0,
+            "build_latency_ms": 0,
+            "swap_latency_ms": 20,
+        }
+        for i in range(12)
+    },
+}
+
+
+@pytest.mark.parametrize("venues_config", [TWELVE_FAILING_VENUES])
+@pytest.mark.parametrize(
+    "engine_overrides",
+    [
+        {
+            "server": {"websocket_max_buffer_bytes": 1024, "websocket_stall_seconds": 0.2},
+            "worker": {"max_attempts": 40, "backoff_base_ms": 0, "backoff_max_ms": 0},
+            "simulation": {"latency_scale": 1},
+        }
+    ],
+)
+@pytest.mark.gen_test(timeout=20)
+async def test_a_client_that_stops_reading_is_dropped_not_buffered_forever(
+    venues_config, engine_overrides, client, engine, http_port, caplog
+):
+    # 40 attempts over 12 venues, 20 ms each: some 75 KiB of frames in under a
+    # second, far more than the (shrunk) kernel buffers of a reader that never reads.
+    order_id = await client.submit()
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", http_port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    stalled.sendall(
+        f"GET /ws?orderId={order_id} HTTP/1.1\r\nHost: 127.0.0.1:{http_port}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    try:
+        deadline = asyncio.get_running_loop().time() + 5
+        while not engine.sockets.get(order_id):
+            assert asyncio.get_running_loop().time() < deadline, "the stalled socket never opened"
+            await asyncio.sleep(0.002)
+        (handler,) = engine.sockets[order_id]
+        handler.ws_connection.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        frames = await client.frames(order_id)  # a healthy reader on the same order
+        assert frames[-1]["status"] == "failed" and frames[-1]["attempts"] == 40
+        deadline = asyncio.get_running_loop().time() + 5
+        while "reads too slowly" not in caplog.text:
+            assert asyncio.get_running_loop().time() < deadline, "the stalled client was never dropped"
+            await asyncio.sleep(0.02)
+        assert f"client of orderId={order_id} reads too slowly" in caplog.text
+    finally:
+        stalled.close()

@@ -180,6 +180,7 @@ class ServerConfig:
     max_body_bytes: int = 65536
     websocket_ping_interval: float = 20.0
     websocket_max_buffer_bytes: int = 1_048_576
+    websocket_stall_seconds: float = 10.0
     allowed_origins: tuple[str, ...] = ()
 
 
@@ -290,6 +291,9 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
         websocket_ping_interval=s.get_number("websocket_ping_interval", 20.0, minimum=0),
         websocket_max_buffer_bytes=s.get_number(
             "websocket_max_buffer_bytes", 1_048_576, minimum=1024, integer=True
+        ),
+        websocket_stall_seconds=s.get_number(
+            "websocket_stall_seconds", 10.0, minimum=0, exclusive_minimum=True
         ),
         allowed_origins=tuple(s.get_str_list("allowed_origins", [])),
     )

@@ -42,6 +42,7 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
         self.last_seq = 0
         self.last_status: str | None = None
         self._feed_task: asyncio.Task | None = None
+        self._unsent = 0  # bytes handed to write_message that the socket has not taken yet
 
     def check_origin(self, origin: str) -> bool:
         allowed = self.engine.config.server.allowed_origins
@@ -56,12 +57,10 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
             return
         self.order_id = order_id
         raw_last = self.get_query_argument("lastSeq", "0") or "0"
-        if not raw_last.isdigit() or len(raw_last) > 9:
+        if not (raw_last.isascii() and raw_last.isdigit()) or len(raw_last) > 9:
             self._refuse(order_id, CLOSE_BAD_REQUEST, "lastSeq must be a whole number >= 0")
             return
         self.last_seq = int(raw_last)
-        # A reader that stalls must not grow our memory: past this, it is dropped.
-        self.ws_connection.stream.max_write_buffer_size = self.engine.config.server.websocket_max_buffer_bytes
         self.engine.sockets.setdefault(order_id, set()).add(self)
         try:
             await self._attach(order_id)
@@ -101,8 +100,7 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
                     message = "live updates interrupted: Redis is unreachable; they resume when it is back"
                     self._send(dumps(error_frame(order_id, message)), "error", None)
                     continue
-                self._deliver(event)
-                if self.ws_connection is None or self.ws_connection.is_closing():
+                if not await self._deliver(event):
                     return  # closed under us (too slow, or gone): on_close takes over
             if self.ws_connection is not None:
                 self.close(CLOSE_NORMAL, "order finished")
@@ -110,28 +108,42 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
             log.error("ws orderId=%s: lost order updates: %s", order_id, exc)
             self._refuse(order_id, CLOSE_UNAVAILABLE, "order updates are unavailable; reconnect with lastSeq")
 
-    def _deliver(self, event: StoredEvent) -> None:
-        self._send(event.frame, event.status, event.seq)
+    async def _deliver(self, event: StoredEvent) -> bool:
+        """Send one frame; past the buffer limit, wait for the client to catch up.
 
-    def _send(self, text: str, status: str, seq: int | None) -> bool:
+        A reader that stalls must not grow our memory: one that has not taken
+        its backlog within ``websocket_stall_seconds`` is dropped (it can
+        reconnect with lastSeq). False when the socket is gone.
+        """
+        written = self._send(event.frame, event.status, event.seq)
+        if written is None:
+            return False
+        server = self.engine.config.server
+        if self._unsent <= server.websocket_max_buffer_bytes:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(written), server.websocket_stall_seconds)
+            return True
+        except asyncio.TimeoutError:
+            pass
+        except tornado.iostream.StreamClosedError:
+            return False
+        log.warning(
+            "client of orderId=%s reads too slowly (%d bytes unsent for %gs, limit %d); closing its socket",
+            self.order_id,
+            self._unsent,
+            server.websocket_stall_seconds,
+            server.websocket_max_buffer_bytes,
+        )
+        self.close(CLOSE_TOO_SLOW, "client reads too slowly; reconnect with lastSeq")
+        return False
+
+    def _send(self, text: str, status: str, seq: int | None) -> asyncio.Future | None:
         if seq is not None:
             self.last_seq = seq
             self.last_status = status
         try:
-            self.write_message(text)
-        except tornado.iostream.StreamBufferFullError:
-            log.warning(
-                "undelivered update orderId=%s status=%s seq=%s: client reads too slowly "
-                "(over %d bytes unsent); closing its socket",
-                self.order_id,
-                status,
-                seq,
-                self.engine.config.server.websocket_max_buffer_bytes,
-            )
-            self.engine.undelivered += 1
-            self.ws_connection.stream.max_write_buffer_size = None  # room for the close frame
-            self.close(CLOSE_TOO_SLOW, "client reads too slowly; reconnect with lastSeq")
-            return False
+            written = self.write_message(text)
         except tornado.websocket.WebSocketClosedError:
             log.warning(
                 "undelivered update orderId=%s status=%s seq=%s: client socket is closed",
@@ -140,13 +152,20 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
                 seq,
             )
             self.engine.undelivered += 1
-            return False
+            return None
+        size = len(text)
+        self._unsent += size
+        written.add_done_callback(lambda _, size=size: self._written(size))
         log.info("ws -> orderId=%s status=%s seq=%s", self.order_id, status, seq)
-        return True
+        return written
+
+    def _written(self, size: int) -> None:
+        """The kernel took a frame: it no longer counts against the buffer limit."""
+        self._unsent -= size
 
     def _refuse(self, order_id: str | None, code: int, reason: str) -> None:
         self._send(dumps(error_frame(order_id, reason)), "error", None)
-        self.close(code, reason)
+        self.close(code, close_reason(reason))
 
     def on_message(self, message: str | bytes) -> None:
         """Clients have nothing to say; messages are ignored (some send keep-alives)."""
@@ -173,6 +192,14 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
                 self.close_code,
             )
             watch_orphan(self.engine, order_id)
+
+
+def close_reason(text: str, limit: int = 123) -> str:
+    """A close frame's reason is at most 123 bytes of UTF-8; the error frame has it whole."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "..."
 
 
 def watch_orphan(engine: Engine, order_id: str) -> None:
