@@ -97,7 +97,11 @@ class Engine:
         self.queue = OrderQueue(self.redis, self.blocking_redis, self.keys)
         if self.config.orders.waiting_store == "redis":
             self.waiting = RedisWaitingStore(
-                self.redis, self.keys, self.config.orders.waiting_ttl_seconds, on_expired=self._record_expired
+                self.redis,
+                self.keys,
+                self.config.orders.waiting_ttl_seconds,
+                expired_frame=self._expired_frame,
+                retention_seconds=self.config.orders.retention_seconds,
             )
         if self.serves_api:
             self.hub = UpdateHub(self.blocking_redis, self.keys)
@@ -122,14 +126,16 @@ class Engine:
 
     async def _record_expired(self, order: Order) -> None:
         assert self.store is not None
-        frame = order_frame(
-            order.order_id,
+        await self.store.create(order, self._expired_frame(order.order_id), queue=None)
+
+    def _expired_frame(self, order_id: str) -> dict:
+        return order_frame(
+            order_id,
             Status.EXPIRED,
             1,
             error=f"no client connected within {self.config.orders.waiting_ttl_seconds:g}s; "
             "the order was not executed",
         )
-        await self.store.create(order, frame, queue=None)
 
     def make_app(self, **settings) -> tornado.web.Application:
         from tornado_engine.app import make_app

@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -30,26 +30,28 @@ log = logging.getLogger(__name__)
 # Keys outlive their deadline so a sweep that runs late still finds them.
 KEY_GRACE_SECONDS = 3600
 
-_TAKE = """
-local order = redis.call('GET', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-if not order then return false end
-redis.call('DEL', KEYS[1])
-return order
-"""
-
+# Take a waiting order and record its first event in one step: handed off
+# (pending, and queued) or expired (terminal, kept for the retention), never both.
 # KEYS: waiting, deadlines, order hash, events, queue.
-# ARGV: orderId, first frame, channel, live message, now.
-_HAND_OFF = """
+# ARGV: orderId, first frame, channel, live message, now, status, enqueue (1/0),
+# retention seconds (0 = keep).
+_MOVE = """
 local order = redis.call('GET', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
 if not order then return false end
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[3], 'order', order, 'status', 'pending', 'seq', 1, 'attempt', 0,
+redis.call('HSET', KEYS[3], 'order', order, 'status', ARGV[6], 'seq', 1, 'attempt', 0,
            'updatedAt', ARGV[5])
-redis.call('XADD', KEYS[4], '0-1', 's', 'pending', 'f', ARGV[2])
+redis.call('XADD', KEYS[4], '0-1', 's', ARGV[6], 'f', ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
-redis.call('XADD', KEYS[5], '*', 'orderId', ARGV[1])
+if ARGV[7] == '1' then
+  redis.call('XADD', KEYS[5], '*', 'orderId', ARGV[1])
+end
+local retention = tonumber(ARGV[8])
+if retention > 0 then
+  redis.call('EXPIRE', KEYS[3], retention)
+  redis.call('EXPIRE', KEYS[4], retention)
+end
 return order
 """
 
@@ -62,14 +64,15 @@ class RedisWaitingStore:
         redis: aioredis.Redis,
         keys: Keys,
         ttl_seconds: float,
-        on_expired: Callable[[Order], Awaitable[None]] | None = None,
+        expired_frame: Callable[[str], dict[str, Any]],
+        retention_seconds: int,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.ttl_seconds = ttl_seconds
-        self._on_expired = on_expired
-        self._take = redis.register_script(_TAKE)
-        self._hand_off = redis.register_script(_HAND_OFF)
+        self._expired_frame = expired_frame
+        self._retention_seconds = retention_seconds
+        self._move = redis.register_script(_MOVE)
         self._sweeper: asyncio.Task | None = None
 
     async def submit(self, order: Order) -> None:
@@ -98,8 +101,15 @@ class RedisWaitingStore:
     ) -> bool:
         """Take, record and enqueue in one script; then ``before()`` sends the pending
         frame (nothing can reach the socket ahead of it: the socket's feed starts later)."""
-        frame = dumps(first_frame)
-        taken = await self._hand_off(
+        if not await self._take(order_id, first_frame, enqueue=True, retention=0):
+            return False
+        before()
+        return True
+
+    async def _take(self, order_id: str, frame: dict[str, Any], enqueue: bool, retention: int) -> str | None:
+        text = dumps(frame)
+        status = frame["status"]
+        return await self._move(
             keys=[
                 self.keys.waiting(order_id),
                 self.keys.waiting_deadlines,
@@ -109,37 +119,28 @@ class RedisWaitingStore:
             ],
             args=[
                 order_id,
-                frame,
+                text,
                 self.keys.updates_channel,
-                live_message(order_id, 1, "pending", frame),
+                live_message(order_id, 1, status, text),
                 str(time.time()),
+                status,
+                "1" if enqueue else "0",
+                retention,
             ],
         )
-        if not taken:
-            return False
-        before()
-        return True
 
     async def sweep(self) -> int:
         """Expire every order past its deadline; any API process may run this."""
         due = await self.redis.zrangebyscore(self.keys.waiting_deadlines, 0, time.time(), start=0, num=100)
         expired = 0
         for order_id in due:
-            raw = await self._take(
-                keys=[self.keys.waiting(order_id), self.keys.waiting_deadlines], args=[order_id]
-            )
-            if not raw:
+            frame = self._expired_frame(order_id)
+            if not await self._take(order_id, frame, enqueue=False, retention=self._retention_seconds):
                 continue  # handed off (or expired) by someone else first
             expired += 1
-            order = Order.from_dict(json.loads(raw))
             log.warning(
                 "order expired: orderId=%s no client connected within %gs", order_id, self.ttl_seconds
             )
-            if self._on_expired is not None:
-                try:
-                    await self._on_expired(order)
-                except Exception:
-                    log.exception("could not record expiry of orderId=%s", order_id)
         return expired
 
     def start(self, interval: float | None = None) -> None:
