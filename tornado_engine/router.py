@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tornado_engine.venue import Quote, QuoteRequest, Venue, VenueError
@@ -21,6 +22,7 @@ class QuoteOutcome:
     venue: str
     quote: Quote | None = None
     error: str | None = None
+    seconds: float = field(default=0.0, compare=False)  # how long the venue took (metrics); not in frames
 
     def as_frame(self) -> dict[str, Any]:
         return self.quote.as_frame() if self.quote else {"dex": self.venue, "error": self.error}
@@ -42,9 +44,10 @@ def _check_quote(venue: Venue, quote: object) -> Quote:
 
 
 async def _quote_one(venue: Venue, request: QuoteRequest, timeout_s: float) -> QuoteOutcome:
+    started = time.monotonic()
     try:
         quote = await asyncio.wait_for(venue.quote(request), timeout_s)
-        return QuoteOutcome(venue.name, quote=_check_quote(venue, quote))
+        return QuoteOutcome(venue.name, quote=_check_quote(venue, quote), seconds=time.monotonic() - started)
     except asyncio.TimeoutError:
         error = f"no quote within {timeout_s * 1000:g} ms"
     except VenueError as exc:
@@ -53,7 +56,7 @@ async def _quote_one(venue: Venue, request: QuoteRequest, timeout_s: float) -> Q
         log.exception("venue %s raised while quoting orderId=%s", venue.name, request.order_id)
         error = f"internal error in venue plugin: {type(exc).__name__}"
     log.warning("venue %s gave no quote for orderId=%s: %s", venue.name, request.order_id, error)
-    return QuoteOutcome(venue.name, error=error)
+    return QuoteOutcome(venue.name, error=error, seconds=time.monotonic() - started)
 
 
 async def gather_quotes(
