@@ -44,6 +44,8 @@ setup(
             # Drives Debian's chromium in tests/test_browser.py; never downloads a browser.
             "playwright>=1.40",
         ],
+        # benchmarks/run.py: the load generator's client, process metrics, --profile.
+        "bench": ["aiohttp>=3.9", "psutil>=5.9", "py-spy>=0.3"],
     },
     entry_points={
         "console_scripts": ["tornado-engine = tornado_engine.cli:main"],
