@@ -143,7 +143,8 @@ def test_bins_price_impact_grows_with_size(pool, a, b, a_to_b):
         lo, hi = pool.quote(small, a_to_b), pool.quote(large, a_to_b)
     except InsufficientLiquidity:
         return
-    slack = 1 / lo.amount_out + 1e-9
+    # Whole base units on both sides: the smaller trade's impact is only known to within their rounding.
+    slack = 1 / lo.amount_out + 1 / lo.net_in + 1e-9
     assert hi.price_impact >= lo.price_impact - slack
 
 

@@ -45,6 +45,15 @@ async def quotes_for(venues: dict[str, Venue], req: QuoteRequest) -> list[QuoteO
 
 # -- determinism -------------------------------------------------------------------------------------
 
+# Pools alone price every order alike; price_variance gives each order its own view of the market.
+VARIED = {
+    "tokens": {"SOL": {"reference_price": 150}, "USDC": {"reference_price": 1}},
+    "venues": {
+        "raydium": {"plugin": "mock-raydium", "failure_rate": 0, "price_variance": 0.02},
+        "meteora": {"plugin": "mock-meteora", "failure_rate": 0, "price_variance": 0.03},
+    },
+}
+
 
 @pytest.mark.gen_test(timeout=15)
 async def test_seeded_routing_gives_the_same_quotes_for_the_same_order_every_time(build):
@@ -66,7 +75,7 @@ async def test_seeded_routing_does_not_depend_on_quoting_other_orders_first(buil
 @pytest.mark.gen_test(timeout=15)
 async def test_seeded_routing_picks_the_same_best_venue_for_each_order(build):
     ids = [f"order-{i}" for i in range(20)]
-    a, b = build(seed=7), build(seed=7)
+    a, b = build(seed=7, venues=VARIED), build(seed=7, venues=VARIED)
     best_a = [best_quote(await quotes_for(a, request(i))).venue for i in ids]
     best_b = [best_quote(await quotes_for(b, request(i))).venue for i in ids]
     assert best_a == best_b
@@ -75,7 +84,7 @@ async def test_seeded_routing_picks_the_same_best_venue_for_each_order(build):
 
 @pytest.mark.gen_test(timeout=15)
 async def test_different_orders_get_different_prices(build):
-    venues = build(seed=7)
+    venues = build(seed=7, venues=VARIED)
     one = await quotes_for(venues, request("order-a"))
     two = await quotes_for(venues, request("order-b"))
     assert [o.quote.price for o in one] != [o.quote.price for o in two]
@@ -83,14 +92,14 @@ async def test_different_orders_get_different_prices(build):
 
 @pytest.mark.gen_test(timeout=15)
 async def test_a_different_seed_gives_different_prices(build):
-    seven = await quotes_for(build(seed=7), request())
-    eight = await quotes_for(build(seed=8), request())
+    seven = await quotes_for(build(seed=7, venues=VARIED), request())
+    eight = await quotes_for(build(seed=8, venues=VARIED), request())
     assert [o.quote.price for o in seven] != [o.quote.price for o in eight]
 
 
 @pytest.mark.gen_test(timeout=15)
 async def test_quotes_stay_within_the_configured_variance_and_fee(build):
-    venues = build(seed=7)
+    venues = build(seed=7, venues=VARIED)
     for i in range(20):
         for outcome in await quotes_for(venues, request(f"order-{i}")):
             quote = outcome.quote

@@ -196,6 +196,24 @@ class OrdersConfig:
     waiting_ttl_seconds: float = 60.0
     retention_seconds: int = 86_400
     waiting_store: str = "memory"
+    default_slippage_bps: int = 50
+    max_slippage_bps: int = 5_000
+    max_wait_seconds: float = 3_600.0
+    waiting_interval_ms: float = 1_000.0
+    admin_api: bool = False
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """How orders are routed: split across venues, hop through intermediates, refresh stale quotes."""
+
+    split: bool = True
+    split_step_percent: int = 10
+    split_min_gain_bps: float = 1.0
+    multi_hop: bool = True
+    intermediate_tokens: tuple[str, ...] = ("USDC", "SOL")
+    quote_ttl_ms: float = 10_000.0
+    max_requotes: int = 2
 
 
 @dataclass(frozen=True)
@@ -246,6 +264,7 @@ class VenuesConfig:
     reference_prices: Mapping[str, float]
     venues: tuple[VenueConfig, ...]
     file: str = VENUES_FILE
+    decimals: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -258,6 +277,7 @@ class EngineConfig:
     logging: LoggingConfig = LoggingConfig()
     plugins: PluginsConfig = PluginsConfig()
     venues: VenuesConfig = VenuesConfig(reference_prices={}, venues=())
+    routing: RoutingConfig = RoutingConfig()
 
     def replace(self, **sections: Any) -> EngineConfig:
         """A copy with some sections swapped, e.g. ``worker=WorkerConfig(...)``."""
@@ -307,8 +327,24 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
         waiting_ttl_seconds=o.get_number("waiting_ttl_seconds", 60.0, minimum=0, exclusive_minimum=True),
         retention_seconds=o.get_number("retention_seconds", 86_400, minimum=1, integer=True),
         waiting_store=o.get_str("waiting_store", "memory", choices=["memory", "redis"]),
+        default_slippage_bps=o.get_number("default_slippage_bps", 50, minimum=0, maximum=10_000, integer=True),
+        max_slippage_bps=o.get_number("max_slippage_bps", 5_000, minimum=0, maximum=10_000, integer=True),
+        max_wait_seconds=o.get_number("max_wait_seconds", 3_600.0, minimum=0, exclusive_minimum=True),
+        waiting_interval_ms=o.get_number("waiting_interval_ms", 1_000.0, minimum=10),
+        admin_api=o.get_bool("admin_api", False),
     )
     o.finish()
+    rt = root.section("routing")
+    routing = RoutingConfig(
+        split=rt.get_bool("split", True),
+        split_step_percent=rt.get_number("split_step_percent", 10, minimum=1, maximum=50, integer=True),
+        split_min_gain_bps=rt.get_number("split_min_gain_bps", 1.0, minimum=0),
+        multi_hop=rt.get_bool("multi_hop", True),
+        intermediate_tokens=tuple(rt.get_str_list("intermediate_tokens", ["USDC", "SOL"])),
+        quote_ttl_ms=rt.get_number("quote_ttl_ms", 10_000.0, minimum=0, exclusive_minimum=True),
+        max_requotes=rt.get_number("max_requotes", 2, minimum=0, integer=True),
+    )
+    rt.finish()
     w = root.section("worker")
     worker = WorkerConfig(
         concurrency=w.get_number("concurrency", 100, minimum=1, integer=True),
@@ -351,6 +387,7 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
         simulation=simulation,
         logging=logging_config,
         plugins=plugins,
+        routing=routing,
     )
 
 
@@ -360,9 +397,11 @@ def _parse_venues(root: ConfigSection, file: str) -> VenuesConfig:
     # Unknown top-level keys first: a misspelt "venue:" must be named, not reported as "no venues".
     root.finish()
     prices: dict[str, float] = {}
+    decimals: dict[str, int] = {}
     for symbol in tokens.names():
         token = tokens.section(symbol)
         prices[symbol] = token.get_number("reference_price", minimum=0, exclusive_minimum=True)
+        decimals[symbol] = token.get_number("decimals", 9, minimum=0, maximum=18, integer=True)
         token.finish()
     if not prices:
         raise root.error("tokens", "expected at least one token, e.g. SOL: {reference_price: 150}")
@@ -380,7 +419,7 @@ def _parse_venues(root: ConfigSection, file: str) -> VenuesConfig:
         venues.append(VenueConfig(name, plugin, enabled, tuple(venue_tokens), entry))
     if not venues:
         raise root.error("venues", "expected at least one venue")
-    return VenuesConfig(reference_prices=prices, venues=tuple(venues), file=file)
+    return VenuesConfig(reference_prices=prices, venues=tuple(venues), file=file, decimals=decimals)
 
 
 def resolve_config_dir(path: str | os.PathLike | None) -> Path:

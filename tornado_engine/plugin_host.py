@@ -271,6 +271,7 @@ class PluginHost:
             reference_prices=config.venues.reference_prices,
             latency_scale=config.simulation.latency_scale,
             seed=config.simulation.seed,
+            decimals=config.venues.decimals,
         )
         try:
             venue = kind.factory(settings)

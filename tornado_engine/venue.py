@@ -13,8 +13,10 @@ from __future__ import annotations
 import abc
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from tornado_engine.amm.amounts import DEFAULT_DECIMALS
 
 
 class VenueError(Exception):
@@ -29,6 +31,14 @@ class RetryableVenueError(VenueError):
 
 class FinalVenueError(VenueError):
     retryable = False
+
+
+class InsufficientLiquidityError(FinalVenueError):
+    """The pool cannot fill the amount; trying again will not help."""
+
+
+class SlippageError(FinalVenueError):
+    """The swap would have paid less than the order's ``min_amount_out``; nothing was traded."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,11 @@ class VenueSettings:
     reference_prices: Mapping[str, float]
     latency_scale: float = 1.0
     seed: int | None = None
+    decimals: Mapping[str, int] = field(default_factory=dict)
+
+    def decimals_of(self, token: str) -> int:
+        """The token's decimals from ``venues.yaml`` (default 9, as SOL)."""
+        return self.decimals.get(token, DEFAULT_DECIMALS)
 
     def random_for(self, *parts: object) -> random.Random:
         """A generator for one decision: seeded from ``seed`` and ``parts`` when a
@@ -58,23 +73,56 @@ class VenueSettings:
 
 @dataclass(frozen=True)
 class QuoteRequest:
+    """``amount`` in token units; ``amount_units`` the same amount exactly, in base units."""
+
     order_id: str
     from_token: str
     to_token: str
     amount: float
+    amount_units: int | None = None
 
 
 @dataclass(frozen=True)
 class Quote:
-    """A venue's offer: ``price`` is toToken per fromToken, ``fee`` a fraction of the input."""
+    """A venue's offer: ``price`` is toToken per fromToken, ``fee`` a fraction of the input.
+
+    ``amount_out == amount * price * (1 - fee)``. The optional fields are what
+    a pool-backed venue knows besides (all default to None, so an adapter
+    written for the first four keeps working): ``in_amount``/``out_amount``
+    and ``fee_amount`` exactly in base units, ``price_impact_pct`` (percent,
+    like Jupiter's), ``liquidity`` (toToken units the pool could pay out) and
+    ``expires_at`` (epoch seconds after which the venue no longer stands by it).
+    """
 
     venue: str
     price: float
     fee: float
     amount_out: float
+    in_amount: int | None = None
+    out_amount: int | None = None
+    fee_amount: int | None = None
+    price_impact_pct: float | None = None
+    liquidity: float | None = None
+    expires_at: float | None = field(default=None, compare=False)
 
     def as_frame(self) -> dict[str, Any]:
-        return {"dex": self.venue, "price": self.price, "fee": self.fee, "amountOut": self.amount_out}
+        frame: dict[str, Any] = {
+            "dex": self.venue,
+            "price": self.price,
+            "fee": self.fee,
+            "amountOut": self.amount_out,
+        }
+        if self.in_amount is not None:
+            frame["inAmount"] = str(self.in_amount)
+        if self.out_amount is not None:
+            frame["outAmount"] = str(self.out_amount)
+        if self.fee_amount is not None:
+            frame["feeAmount"] = str(self.fee_amount)
+        if self.price_impact_pct is not None:
+            frame["priceImpactPct"] = self.price_impact_pct
+        if self.liquidity is not None:
+            frame["liquidity"] = self.liquidity
+        return frame
 
 
 @dataclass(frozen=True)
@@ -87,13 +135,18 @@ class SwapRequest:
     to_token: str
     amount: float
     quote: Quote
+    amount_units: int | None = None
+    min_amount_out: int | None = None
 
 
 @dataclass(frozen=True)
 class SwapResult:
+    """What executed; ``out_amount`` is ``amount_out`` exactly in base units, when known."""
+
     tx_hash: str
     execution_price: float
     amount_out: float
+    out_amount: int | None = None
 
 
 class Venue(abc.ABC):
@@ -113,6 +166,9 @@ class Venue(abc.ABC):
     @abc.abstractmethod
     async def swap(self, request: SwapRequest) -> SwapResult:
         """Submit and confirm ``request``, or raise :class:`VenueError`.
+
+        When ``request.min_amount_out`` is set (base units of toToken) and the
+        swap would pay less, raise :class:`SlippageError` and trade nothing.
 
         Must be idempotent by ``request.idempotency_key``: a second call with a
         key that already executed returns the first result and trades nothing.

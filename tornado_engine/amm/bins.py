@@ -127,11 +127,9 @@ class BinPool:
             return self
         return replace(self, volatility=int(self.volatility * 0.5 ** (elapsed_s / half_life_s)))
 
-    def shifted(self, bins_moved: int) -> BinPool:
-        """The market moved ``bins_moved`` bins (drift): the active bin moves, nothing is traded."""
-        ids = sorted(self.bins)
-        target = min(max(self.active_id + bins_moved, ids[0]), ids[-1])
-        return replace(self, active_id=target)
+    def repriced(self, factor: float) -> BinPool:
+        """Every bin's price multiplied by ``factor`` (the market moved); nothing is traded."""
+        return replace(self, base_price_q=max(1, int(self.base_price_q * factor)))
 
 
 def make_pool(
