@@ -13,7 +13,7 @@ from tornado_engine.handlers import (
     NotFoundHandler,
     OrderHandler,
 )
-from tornado_engine.ops_handlers import MetricsHandler
+from tornado_engine.ops_handlers import LiveHandler, MetricsHandler, ReadyHandler
 from tornado_engine.page import STATIC_DIR, ActivityHandler, PageFileHandler, VenuesHandler, follow_activity
 from tornado_engine.ws import OrderSocketHandler
 
@@ -25,6 +25,8 @@ def make_app(engine: Engine, **settings: Any) -> tornado.web.Application:
         (r"/api/orders/([^/]+)", OrderHandler, deps),
         (r"/ws", OrderSocketHandler, deps),
         (r"/health", HealthHandler, deps),
+        (r"/health/live", LiveHandler, deps),
+        (r"/health/ready", ReadyHandler, deps),
         (r"/metrics", MetricsHandler, deps),
         (r"/api/venues", VenuesHandler, deps),
         (r"/api/activity", ActivityHandler, {**deps, "activity": follow_activity(engine)}),

@@ -110,7 +110,7 @@ def _venues(config, as_json: bool) -> int:
 
 
 def _serve(args: argparse.Namespace, config) -> int:
-    configure_logging(args.log_level or config.logging.level)
+    configure_logging(args.log_level or config.logging.level, config.logging.format)
     port = args.port if args.port is not None else int(os.environ.get("PORT") or config.server.port)
     redis_url = args.redis_url or os.environ.get("REDIS_URL") or config.redis.url
     if redis_url is None and args.role != "all":

@@ -237,6 +237,7 @@ class SimulationConfig:
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
+    format: str = "plain"
 
 
 @dataclass(frozen=True)
@@ -371,7 +372,9 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
         hint = difflib.get_close_matches(level.upper(), LOG_LEVELS, n=1)
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
         raise lg.error("level", f"expected one of {', '.join(LOG_LEVELS)}, got {level!r}{extra}")
-    logging_config = LoggingConfig(level=level.upper())
+    logging_config = LoggingConfig(
+        level=level.upper(), format=lg.get_str("format", "plain", choices=["plain", "json"])
+    )
     lg.finish()
     pl = root.section("plugins")
     plugins = PluginsConfig(

@@ -56,6 +56,11 @@ class Worker:
         self.ready = asyncio.Event()
 
     @property
+    def running(self) -> bool:
+        """Its read and maintenance loops are alive (``/health/ready``)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
+    @property
     def in_flight(self) -> int:
         return len(self._running)
 
