@@ -18,6 +18,7 @@ from tornado_engine.config import ConfigError, load_config
 from tornado_engine.engine import ROLES, Engine
 from tornado_engine.logs import configure_logging
 from tornado_engine.plugin_host import PluginHost
+from tornado_engine.reload import reload_venues
 from tornado_engine.venues_report import render_text, unavailable
 from tornado_engine.ws import OrderSocketHandler
 
@@ -126,11 +127,13 @@ def _serve(args: argparse.Namespace, config) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(engine, args.host, port))
+        asyncio.run(_run(engine, args.host, port, args.config))
     return 0
 
 
-async def _run(engine: Engine, host: str, port: int) -> None:
+async def _run(engine: Engine, host: str, port: int, config_dir: str | None = None) -> None:
+    # Before anything is logged: a SIGHUP sent once we say "listening" must reload, not kill.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_venues, engine, config_dir)
     await engine.start()
     server = None
     if engine.serves_api:

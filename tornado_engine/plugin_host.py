@@ -222,22 +222,29 @@ class PluginHost:
 
     # -- venues ----------------------------------------------------------------------
 
-    def build_venues(self, config: EngineConfig) -> dict[str, Venue]:
+    def build_venues(self, config: EngineConfig, keep: Mapping[str, Venue] | None = None) -> dict[str, Venue]:
         """Create every enabled venue; validate the disabled ones too, so a typo shows today.
 
-        Records every venue's state in :attr:`venue_states`. Raises
+        ``keep`` holds running venues whose config did not change (a reload):
+        they are reused, not rebuilt, so their state survives. Records every
+        venue's state in :attr:`venue_states` (only on success). Raises
         :class:`ConfigError` for the operator's mistakes, and when no venue
         at all can run.
         """
+        keep = keep or {}
         self.check_disabled(config)
         venues: dict[str, Venue] = {}
         states: list[VenueStatus] = []
         for venue_config in config.venues.venues:
-            venue, status = self._build_one(config, venue_config)
+            if venue_config.name in keep:
+                venue = keep[venue_config.name]
+                provider = self._provider(venue_config.plugin)
+                status = VenueStatus(venue.name, venue_config.plugin, provider, RUNNING, venue_config.tokens)
+            else:
+                venue, status = self._build_one(config, venue_config)
             states.append(status)
             if venue is not None:
                 venues[venue_config.name] = venue
-        self.venue_states = states
         if not venues:
             reasons = "; ".join(f"{s.name}: {s.error}" for s in states if s.state == UNAVAILABLE)
             raise ConfigError(
@@ -247,7 +254,12 @@ class PluginHost:
                 if reasons
                 else "no venue is enabled: enable at least one",
             )
+        self.venue_states = states
         return venues
+
+    def _provider(self, kind: str) -> str | None:
+        found = self.kinds.get(kind)
+        return found.plugin if found else None
 
     def _build_one(self, config: EngineConfig, venue_config: VenueConfig) -> tuple[Venue | None, VenueStatus]:
         def state(value: str, error: str | None = None, plugin: str | None = None) -> VenueStatus:
