@@ -59,7 +59,7 @@ class Engine:
         self.waiting: WaitingStore | RedisWaitingStore = WaitingStore(
             config.orders.waiting_ttl_seconds, on_expired=self._record_expired
         )
-        self.executor = OrderExecutor(lambda: self.venues, config.worker)
+        self.executor = OrderExecutor(lambda: self.venues, config.worker, settings=config)
         self.embedded: EmbeddedRedis | None = None
         self.redis: aioredis.Redis | None = None
         self.blocking_redis: aioredis.Redis | None = None
@@ -80,6 +80,10 @@ class Engine:
             max_amount=self.config.orders.max_amount,
             tokens=frozenset(t for v in venues for t in v.tokens),
             pairs=frozenset((a, b) for v in venues for a in v.tokens for b in v.tokens if a != b),
+            decimals=self.config.venues.decimals,
+            default_slippage_bps=self.config.orders.default_slippage_bps,
+            max_slippage_bps=self.config.orders.max_slippage_bps,
+            max_wait_seconds=self.config.orders.max_wait_seconds,
         )
 
     @property

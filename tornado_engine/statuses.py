@@ -7,6 +7,7 @@ import enum
 
 class Status(str, enum.Enum):
     PENDING = "pending"
+    WAITING = "waiting"  # limit and sniper orders, until their condition is met or they expire
     ROUTING = "routing"
     BUILDING = "building"
     SUBMITTED = "submitted"
