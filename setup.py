@@ -43,6 +43,11 @@ setup(
             "hypothesis>=6.100",
             # Drives Debian's chromium in tests/test_browser.py; never downloads a browser.
             "playwright>=1.40",
+            # tests/test_openapi.py checks real responses against /api/openapi.json.
+            "openapi-spec-validator>=0.7",
+            "openapi-schema-validator>=0.6",
+            # tests/test_docs.py checks docs/plugins.rst is valid reStructuredText.
+            "docutils>=0.18",
         ],
         # benchmarks/run.py: the load generator's client, process metrics, --profile.
         "bench": ["aiohttp>=3.9", "psutil>=5.9", "py-spy>=0.3"],

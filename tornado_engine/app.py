@@ -13,6 +13,7 @@ from tornado_engine.handlers import (
     NotFoundHandler,
     OrderHandler,
 )
+from tornado_engine.openapi import OpenApiHandler
 from tornado_engine.ops_handlers import LiveHandler, MetricsHandler, ReadyHandler
 from tornado_engine.page import STATIC_DIR, ActivityHandler, PageFileHandler, VenuesHandler, follow_activity
 from tornado_engine.ws import OrderSocketHandler
@@ -28,6 +29,7 @@ def make_app(engine: Engine, **settings: Any) -> tornado.web.Application:
         (r"/health/live", LiveHandler, deps),
         (r"/health/ready", ReadyHandler, deps),
         (r"/metrics", MetricsHandler, deps),
+        (r"/api/openapi.json", OpenApiHandler, deps),
         (r"/api/venues", VenuesHandler, deps),
         (r"/api/activity", ActivityHandler, {**deps, "activity": follow_activity(engine)}),
         (r"/()", PageFileHandler, {"path": STATIC_DIR, "default_filename": "index.html"}),
