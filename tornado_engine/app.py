@@ -6,6 +6,7 @@ from typing import Any
 
 import tornado.web
 
+from tornado_engine.admin_handlers import PoolsHandler
 from tornado_engine.engine import Engine
 from tornado_engine.handlers import (
     ExecuteOrderHandler,
@@ -31,6 +32,7 @@ def make_app(engine: Engine, **settings: Any) -> tornado.web.Application:
         (r"/metrics", MetricsHandler, deps),
         (r"/api/openapi.json", OpenApiHandler, deps),
         (r"/api/venues", VenuesHandler, deps),
+        (r"/api/admin/pools", PoolsHandler, deps),
         (r"/api/activity", ActivityHandler, {**deps, "activity": follow_activity(engine)}),
         (r"/()", PageFileHandler, {"path": STATIC_DIR, "default_filename": "index.html"}),
         (r"/static/(.+)", PageFileHandler, {"path": STATIC_DIR}),

@@ -267,6 +267,20 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/admin/pools": {
+        "get": {
+            "summary": "The simulated venues' pools (only with orders.admin_api: true; else 404).",
+            "responses": {"200": _json({"type": "object"}, "Pools by venue."), "404": _error("Admin API off.")},
+        },
+        "post": {
+            "summary": "Open (or replace) a pool on a simulated venue: {venue, pair: 'A/B', ...pool keys}.",
+            "responses": {
+                "200": _json({"type": "object"}, "The venue's pools after the change."),
+                "400": _error("A bad venue, pair or pool key; field names it."),
+                "404": _error("Admin API off."),
+            },
+        },
+    },
     "/api/openapi.json": {
         "get": {
             "summary": "This document.",
