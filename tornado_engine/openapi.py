@@ -270,7 +270,10 @@ PATHS: dict[str, Any] = {
     "/api/admin/pools": {
         "get": {
             "summary": "The simulated venues' pools (only with orders.admin_api: true; else 404).",
-            "responses": {"200": _json({"type": "object"}, "Pools by venue."), "404": _error("Admin API off.")},
+            "responses": {
+                "200": _json({"type": "object"}, "Pools by venue."),
+                "404": _error("Admin API off."),
+            },
         },
         "post": {
             "summary": "Open (or replace) a pool on a simulated venue: {venue, pair: 'A/B', ...pool keys}.",
