@@ -43,7 +43,7 @@ def make_app(engine: Engine, **settings: Any) -> tornado.web.Application:
         default_handler_class=NotFoundHandler,
         default_handler_args=deps,
         websocket_ping_interval=ping or None,
-        websocket_ping_timeout=ping * 3 if ping else None,
+        websocket_ping_timeout=ping or None,
         websocket_max_message_size=64 * 1024,
         **settings,
     )

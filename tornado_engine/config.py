@@ -328,7 +328,9 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
         waiting_ttl_seconds=o.get_number("waiting_ttl_seconds", 60.0, minimum=0, exclusive_minimum=True),
         retention_seconds=o.get_number("retention_seconds", 86_400, minimum=1, integer=True),
         waiting_store=o.get_str("waiting_store", "memory", choices=["memory", "redis"]),
-        default_slippage_bps=o.get_number("default_slippage_bps", 50, minimum=0, maximum=10_000, integer=True),
+        default_slippage_bps=o.get_number(
+            "default_slippage_bps", 50, minimum=0, maximum=10_000, integer=True
+        ),
         max_slippage_bps=o.get_number("max_slippage_bps", 5_000, minimum=0, maximum=10_000, integer=True),
         max_wait_seconds=o.get_number("max_wait_seconds", 3_600.0, minimum=0, exclusive_minimum=True),
         waiting_interval_ms=o.get_number("waiting_interval_ms", 1_000.0, minimum=10),

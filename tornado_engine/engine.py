@@ -117,6 +117,7 @@ class Engine:
             self.waiting.start()
         if self.runs_worker:
             self.worker = Worker(self.queue, self.store, self.executor, self.config.worker)
+            self.executor.park = self.worker.park
             self.worker.start()
             await asyncio.wait_for(self.worker.ready.wait(), 15)
 

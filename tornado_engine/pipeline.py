@@ -104,6 +104,9 @@ class OrderExecutor:
         self.venues = venues
         self.config = config
         self.sleep = sleep
+        # How a waiting order idles between checks; the worker replaces it with
+        # one that frees the order's slot meanwhile (see Worker.park).
+        self.park: Callable[[float], Awaitable[None]] = sleep
         self.clock = clock
         settings = settings or EngineConfig()
         self.orders = settings.orders
@@ -183,7 +186,7 @@ class OrderExecutor:
                 )
                 return False
             await emitter.emit(Status.WAITING, **fields)
-            await self.sleep(max(0.0, min(interval, expires_at - now)))
+            await self.park(max(0.0, min(interval, expires_at - now)))
 
     def _condition(self, order: Order, route: Route) -> tuple[bool, dict[str, Any]]:
         """Whether a waiting order may execute now, and what its ``waiting`` frame says."""

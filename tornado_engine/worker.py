@@ -50,6 +50,7 @@ class Worker:
         self.config = config
         self.name = name or consumer_name()
         self._running: dict[str, asyncio.Task] = {}
+        self._parked = 0  # running orders idling between checks (limit, sniper): no slot held
         self._slot_freed = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task] = []
@@ -63,6 +64,23 @@ class Worker:
     @property
     def in_flight(self) -> int:
         return len(self._running)
+
+    @property
+    def free_slots(self) -> int:
+        return self.config.concurrency - (len(self._running) - self._parked)
+
+    async def park(self, seconds: float) -> None:
+        """Idle a waiting order without holding one of the ``concurrency`` slots.
+
+        A limit order may wait for an hour; it must not starve market orders.
+        It stays this worker's (heartbeat, takeover on death) while parked.
+        """
+        self._parked += 1
+        self._slot_freed.set()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self._parked -= 1
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -109,7 +127,7 @@ class Worker:
                 log.info("worker %s ready (concurrency %d)", self.name, self.config.concurrency)
                 delay = 0.1
                 while not self._stopping:
-                    free = self.config.concurrency - len(self._running)
+                    free = self.free_slots
                     if free <= 0:
                         self._slot_freed.clear()
                         await self._slot_freed.wait()
@@ -132,7 +150,7 @@ class Worker:
         while not self._stopping:
             try:
                 await self.queue.touch(self.name, list(self._running))
-                free = self.config.concurrency - len(self._running)
+                free = self.free_slots
                 if free > 0:
                     for entry in await self.queue.claim_stale(self.name, idle_ms, free):
                         if entry.entry_id not in self._running:
