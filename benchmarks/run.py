@@ -311,7 +311,8 @@ def top_functions(collapsed: Path, limit: int = 15) -> dict[str, list[tuple[str,
         for name in set(frames):
             inclusive[name] += n
     # Frames on every stack (runpy, asyncio's run loop) say nothing; leave them out.
-    everywhere = {name for name, n in inclusive.items() if n >= 0.9 * total}
+    top = max(inclusive.values(), default=0)
+    everywhere = {name for name, n in inclusive.items() if n >= 0.95 * top}
     for name in everywhere:
         del inclusive[name]
 
