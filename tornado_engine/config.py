@@ -188,6 +188,7 @@ class ServerConfig:
 class RedisConfig:
     url: str | None = None
     key_prefix: str = "te"
+    max_connections: int = 64
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,11 @@ def _parse_engine(root: ConfigSection) -> dict[str, Any]:
     )
     s.finish()
     r = root.section("redis")
-    redis = RedisConfig(url=r.get_str("url", None), key_prefix=r.get_str("key_prefix", "te"))
+    redis = RedisConfig(
+        url=r.get_str("url", None),
+        key_prefix=r.get_str("key_prefix", "te"),
+        max_connections=r.get_number("max_connections", 64, minimum=2, integer=True),
+    )
     r.finish()
     o = root.section("orders")
     orders = OrdersConfig(

@@ -99,8 +99,8 @@ class Engine:
         if self.redis_url is None:
             self.embedded = EmbeddedRedis()
             self.redis_url = self.embedded.url
-        self.redis = connect(self.redis_url)
-        self.blocking_redis = connect(self.redis_url, blocking=True)
+        self.redis = connect(self.redis_url, max_connections=self.config.redis.max_connections)
+        self.blocking_redis = connect(self.redis_url, blocking=True, max_connections=16)
         self.store = OrderStore(self.redis, self.keys, self.config.orders.retention_seconds)
         self.queue = OrderQueue(self.redis, self.blocking_redis, self.keys)
         if self.config.orders.waiting_store == "redis":

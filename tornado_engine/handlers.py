@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from tornado_engine.engine import Engine
 from tornado_engine.frames import dumps
 from tornado_engine.orders import Order, OrderValidationError, validate_order
+from tornado_engine.timeouts import within
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class ExecuteOrderHandler(JsonHandler):
         except OrderValidationError as exc:
             raise ApiError(400, str(exc), exc.field) from None
         try:
-            await asyncio.wait_for(self.engine.waiting.submit(order), 10)
+            await within(10, self.engine.waiting.submit(order))
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             log.error("POST: shared waiting store unavailable: %s", exc)
             raise ApiError(503, "the order queue (Redis) is unreachable; try again shortly") from None

@@ -26,6 +26,7 @@ from tornado_engine.router import QuoteOutcome
 from tornado_engine.routes import Route, RoutePlanner
 from tornado_engine.statuses import Status
 from tornado_engine.store import OrderStore
+from tornado_engine.timeouts import within
 from tornado_engine.venue import Quote, SwapRequest, SwapResult, Venue, VenueError
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def backoff_ms(config: WorkerConfig, attempt: int) -> float:
 async def _call_venue(venue: Venue, stage: str, call: Awaitable[Any], timeout_s: float) -> Any:
     """Run one venue call under a timeout and classify whatever goes wrong."""
     try:
-        return await asyncio.wait_for(call, timeout_s)
+        return await within(timeout_s, call)
     except asyncio.TimeoutError:
         raise StageError(
             f"{venue.name} did not answer {stage} within {timeout_s * 1000:g} ms", True, ambiguous=True
@@ -422,7 +423,7 @@ class OrderExecutor:
     async def _lookup(self, venue: Venue, key: str) -> SwapResult | None:
         """The venue's word on swap ``key``; a venue that cannot tell fails the order."""
         try:
-            result = await asyncio.wait_for(venue.status(key), self.config.swap_timeout_ms / 1000)
+            result = await within(self.config.swap_timeout_ms / 1000, venue.status(key))
         except NotImplementedError:
             raise StageError(
                 f"{venue.name} cannot report a swap's status; the outcome of swap {key} is unknown",

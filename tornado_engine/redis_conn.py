@@ -29,12 +29,16 @@ class EmbeddedRedis:
         self._dir.cleanup()
 
 
-def connect(url: str, *, blocking: bool = False, **overrides: Any) -> aioredis.Redis:
+def connect(
+    url: str, *, blocking: bool = False, max_connections: int = 64, **overrides: Any
+) -> aioredis.Redis:
     """A client for ``url`` (redis://, rediss:// or unix://).
 
-    ``blocking`` clients serve the worker's blocking reads and pub/sub, so they
-    get no socket read timeout of their own; every blocking command they send
-    carries its own timeout instead.
+    The pool holds at most ``max_connections``; a command that finds them all
+    busy waits for one (up to 10 s) instead of failing, as redis-py's default
+    pool does past 100. ``blocking`` clients serve the worker's blocking reads
+    and pub/sub, so they get no socket read timeout of their own; every
+    blocking command they send carries its own timeout instead.
     """
     options: dict[str, Any] = dict(
         decode_responses=True,
@@ -42,6 +46,9 @@ def connect(url: str, *, blocking: bool = False, **overrides: Any) -> aioredis.R
         socket_timeout=None if blocking else 10,
         health_check_interval=30,
         retry_on_timeout=False,
+        max_connections=max_connections,
+        timeout=10,
     )
     options.update(overrides)
-    return aioredis.from_url(url, **options)
+    pool = aioredis.BlockingConnectionPool.from_url(url, **options)
+    return aioredis.Redis.from_pool(pool)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tornado_engine.timeouts import within
 from tornado_engine.venue import Quote, QuoteRequest, Venue, VenueError
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def _check_quote(venue: Venue, quote: object) -> Quote:
 async def _quote_one(venue: Venue, request: QuoteRequest, timeout_s: float) -> QuoteOutcome:
     started = time.monotonic()
     try:
-        quote = await asyncio.wait_for(venue.quote(request), timeout_s)
+        quote = await within(timeout_s, venue.quote(request))
         return QuoteOutcome(venue.name, quote=_check_quote(venue, quote), seconds=time.monotonic() - started)
     except asyncio.TimeoutError:
         error = f"no quote within {timeout_s * 1000:g} ms"

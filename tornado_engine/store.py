@@ -14,6 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from tornado_engine.batching import ScriptBatcher
 from tornado_engine.frames import dumps
 from tornado_engine.keys import Keys
 from tornado_engine.orders import Order
@@ -64,7 +65,7 @@ class OrderStore:
         self.redis = redis
         self.keys = keys
         self.retention_seconds = retention_seconds
-        self._append = redis.register_script(_APPEND)
+        self._append = ScriptBatcher(redis, _APPEND)
 
     async def create(self, order: Order, first_frame: dict[str, Any], queue: str | None) -> None:
         """Record a new order and its first event; enqueue it when ``queue`` is given.
@@ -97,9 +98,7 @@ class OrderStore:
                 pipe.expire(self.keys.events(oid), self.retention_seconds)
             await pipe.execute()
 
-    async def append(
-        self, order_id: str, frame: dict[str, Any], state: dict[str, str] | None = None
-    ) -> bool:
+    async def append(self, order_id: str, frame: dict[str, Any], state: dict[str, str] | None = None) -> bool:
         """Record and publish one event; False when its seq was already taken.
 
         ``state`` fields are written to the order hash in the same step, so
@@ -110,6 +109,7 @@ class OrderStore:
         status = frame["status"]
         text = dumps(frame)
         retention = self.retention_seconds if status in TERMINAL_VALUES else 0
+        # Batched with other orders' events: one round trip for many (see batching).
         added = await self._append(
             keys=[self.keys.order(order_id), self.keys.events(order_id)],
             args=[

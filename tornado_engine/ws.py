@@ -23,6 +23,7 @@ from tornado_engine.frames import dumps, error_frame, order_frame
 from tornado_engine.orders import Order
 from tornado_engine.statuses import TERMINAL_VALUES, Status
 from tornado_engine.store import StoredEvent
+from tornado_engine.timeouts import within
 from tornado_engine.updates import OrderFeed
 
 log = logging.getLogger("tornado_engine.ws")
@@ -80,9 +81,7 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
         def create(order: Order, frame: dict) -> Awaitable[None]:
             return engine.store.create(order, frame, engine.queue.name)
 
-        handed_off = await asyncio.wait_for(
-            engine.waiting.hand_off(order_id, first, create, send_pending), 10
-        )
+        handed_off = await within(10, engine.waiting.hand_off(order_id, first, create, send_pending))
         if handed_off:
             self.last_seq = max(self.last_seq, 1)
             log.info("orderId=%s moved from the waiting store to the queue", order_id)
