@@ -49,8 +49,16 @@ setup(
             # tests/test_docs.py checks docs/plugins.rst is valid reStructuredText.
             "docutils>=0.18",
         ],
+        # Optional speed: uvloop runs the IOLoop, orjson encodes frames (both used when present).
+        "fast": ["uvloop>=0.19; sys_platform != 'win32'", "orjson>=3.9"],
         # benchmarks/run.py: the load generator's client, process metrics, --profile.
-        "bench": ["aiohttp>=3.9", "psutil>=5.9", "py-spy>=0.3"],
+        "bench": [
+            "aiohttp>=3.9",
+            "psutil>=5.9",
+            "py-spy>=0.3",
+            "uvloop>=0.19; sys_platform != 'win32'",
+            "orjson>=3.9",
+        ],
     },
     entry_points={
         "console_scripts": ["tornado-engine = tornado_engine.cli:main"],

@@ -39,6 +39,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+LIFECYCLE = "tornado_engine.lifecycle"
+
+
 def configure_logging(level: str, fmt: str = "plain") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
@@ -52,3 +55,5 @@ def configure_logging(level: str, fmt: str = "plain") -> None:
     root.setLevel(level)
     # Tornado logs every request at INFO; keep access lines, they are useful for ops.
     logging.getLogger("tornado.access").setLevel(level)
+    # Start and stop lines (the port we listen on, the event loop) show at every level.
+    logging.getLogger(LIFECYCLE).setLevel(min(logging.INFO, logging.getLevelName(level)))
