@@ -1,11 +1,11 @@
-"""Coalescing script calls: many orders' events, one Redis round trip.
+"""Coalescing Redis commands: many orders' commands, one round trip.
 
 Round trips decide the engine's speed (one asyncio client does ~3k sequential
-commands/s, 25-35k/s pipelined). Every order emits its events one after the
-other, but hundreds of orders emit at once: the batcher sends whatever calls
-arrived while the previous batch was on the wire as one pipeline. An order's
-own events stay in order because each emit awaits the previous one. A lone
-call pays nothing: it goes out on the next turn of the loop.
+commands/s, 25-35k/s pipelined). Every order issues its commands one after the
+other, but hundreds of orders do so at once: the batcher sends whatever
+commands arrived while the previous batch was on the wire as one pipeline. An
+order's own commands stay in order because each caller awaits the previous
+one. A lone command pays nothing: it goes out on the next turn of the loop.
 """
 
 from __future__ import annotations
@@ -20,24 +20,37 @@ from redis.exceptions import NoScriptError
 
 log = logging.getLogger(__name__)
 
+_Item = tuple[tuple[Any, ...], asyncio.Future]
 
-class ScriptBatcher:
-    """Runs one Lua script for many callers, pipelined, one batch in flight at a time."""
 
-    def __init__(self, redis: aioredis.Redis, source: str, max_batch: int = 512) -> None:
+class CommandBatcher:
+    """Pipelines the commands of many callers, one batch in flight at a time."""
+
+    def __init__(self, redis: aioredis.Redis, max_batch: int = 512) -> None:
         self.redis = redis
-        self.script = redis.register_script(source)  # computes the SHA locally
         self.max_batch = max_batch
-        self._pending: list[tuple[Sequence[Any], Sequence[Any], asyncio.Future]] = []
+        self._pending: list[_Item] = []
         self._flushing = False
+        self._scripts: dict[str, str] = {}  # sha -> source, to reload after a Redis restart
 
-    def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future:
+    def call(self, *command: Any) -> asyncio.Future:
+        """Queue one command (``"XACK", key, group, id``); the future gets its reply."""
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((keys, args, future))
+        self._pending.append((command, future))
         if not self._flushing:
             self._flushing = True
             asyncio.get_running_loop().create_task(self._flush())
         return future
+
+    def script(self, source: str):
+        """A callable ``(keys, args) -> future`` running the Lua ``source`` batched."""
+        sha = self.redis.register_script(source).sha  # computed locally
+        self._scripts[sha] = source
+
+        def run(keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future:
+            return self.call("EVALSHA", sha, len(keys), *keys, *args)
+
+        return run
 
     async def _flush(self) -> None:
         try:
@@ -49,16 +62,20 @@ class ScriptBatcher:
         finally:
             self._flushing = False
 
-    async def _send(self, batch: list[tuple[Sequence[Any], Sequence[Any], asyncio.Future]]) -> None:
+    async def _send(self, batch: list[_Item]) -> None:
         try:
             results = await self._execute(batch)
-            if any(isinstance(r, NoScriptError) for r in results):
-                # Redis restarted and forgot the script: nothing ran, so run it again.
-                await self.redis.script_load(self.script.script)
-                results = await self._execute(batch)
+            missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+            if missing:
+                # Redis restarted and forgot our scripts: those calls did not run; run them again.
+                for source in self._scripts.values():
+                    await self.redis.script_load(source)
+                retried = await self._execute([batch[i] for i in missing])
+                for i, result in zip(missing, retried, strict=True):
+                    results[i] = result
         except Exception as exc:  # noqa: BLE001 - whatever failed, every caller must hear it
             results = [exc] * len(batch)
-        for (_, _, future), result in zip(batch, results, strict=True):
+        for (_, future), result in zip(batch, results, strict=True):
             if future.done():  # the caller gave up (cancelled)
                 continue
             if isinstance(result, Exception):
@@ -66,8 +83,8 @@ class ScriptBatcher:
             else:
                 future.set_result(result)
 
-    async def _execute(self, batch: list[tuple[Sequence[Any], Sequence[Any], asyncio.Future]]) -> list:
+    async def _execute(self, batch: list[_Item]) -> list:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for keys, args, _ in batch:
-                pipe.evalsha(self.script.sha, len(keys), *keys, *args)
+            for command, _ in batch:
+                pipe.execute_command(*command)
             return await pipe.execute(raise_on_error=False)

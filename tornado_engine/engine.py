@@ -15,6 +15,7 @@ import pluggy
 import redis.asyncio as aioredis
 import tornado.web
 
+from tornado_engine.batching import CommandBatcher
 from tornado_engine.config import EngineConfig
 from tornado_engine.frames import order_frame
 from tornado_engine.keys import Keys
@@ -101,8 +102,9 @@ class Engine:
             self.redis_url = self.embedded.url
         self.redis = connect(self.redis_url, max_connections=self.config.redis.max_connections)
         self.blocking_redis = connect(self.redis_url, blocking=True, max_connections=16)
-        self.store = OrderStore(self.redis, self.keys, self.config.orders.retention_seconds)
-        self.queue = OrderQueue(self.redis, self.blocking_redis, self.keys)
+        batcher = CommandBatcher(self.redis)
+        self.store = OrderStore(self.redis, self.keys, self.config.orders.retention_seconds, batcher)
+        self.queue = OrderQueue(self.redis, self.blocking_redis, self.keys, batcher)
         if self.config.orders.waiting_store == "redis":
             self.waiting = RedisWaitingStore(
                 self.redis,

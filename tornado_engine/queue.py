@@ -8,11 +8,13 @@ is claimed by another after the visibility timeout.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from tornado_engine.batching import CommandBatcher
 from tornado_engine.keys import Keys
 
 
@@ -31,10 +33,17 @@ def _entries(raw: list) -> list[QueueEntry]:
 
 
 class OrderQueue:
-    def __init__(self, redis: aioredis.Redis, blocking_redis: aioredis.Redis, keys: Keys) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        blocking_redis: aioredis.Redis,
+        keys: Keys,
+        batcher: CommandBatcher | None = None,
+    ) -> None:
         self.redis = redis
         self.blocking_redis = blocking_redis
         self.keys = keys
+        self.batcher = batcher
 
     @property
     def name(self) -> str:
@@ -103,10 +112,16 @@ class OrderQueue:
         )
 
     async def ack(self, entry_id: str) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self.name, self.keys.group, entry_id)
-            pipe.xdel(self.name, entry_id)
-            await pipe.execute()
+        """Done with an entry: acknowledge and delete it (batched with other orders' acks)."""
+        if self.batcher is None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xack(self.name, self.keys.group, entry_id)
+                pipe.xdel(self.name, entry_id)
+                await pipe.execute()
+            return
+        acked = self.batcher.call("XACK", self.name, self.keys.group, entry_id)
+        deleted = self.batcher.call("XDEL", self.name, entry_id)
+        await asyncio.gather(acked, deleted)
 
     async def depth(self) -> int:
         return await self.redis.xlen(self.name)

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from tornado_engine.batching import ScriptBatcher
+from tornado_engine.batching import CommandBatcher
 from tornado_engine.frames import dumps
 from tornado_engine.keys import Keys
 from tornado_engine.orders import Order
@@ -61,11 +61,18 @@ def parse_live_message(message: str) -> tuple[str, StoredEvent]:
 
 
 class OrderStore:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, retention_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        retention_seconds: int,
+        batcher: CommandBatcher | None = None,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.retention_seconds = retention_seconds
-        self._append = ScriptBatcher(redis, _APPEND)
+        self.batcher = batcher or CommandBatcher(redis)
+        self._append = self.batcher.script(_APPEND)
 
     async def create(self, order: Order, first_frame: dict[str, Any], queue: str | None) -> None:
         """Record a new order and its first event; enqueue it when ``queue`` is given.
