@@ -124,7 +124,9 @@ class OrderFeed:
 
     Subscribes before reading history, so an event produced in between is
     either in the history or arrives live; seq numbers drop duplicates and
-    reveal gaps, which are filled from the history.
+    reveal gaps, which are filled from the history. A feed started before its
+    order was handed to the queue has no history to read: everything after
+    the hand-off arrives live (``events(read_history=False)``).
     """
 
     def __init__(self, hub: UpdateHub, store: OrderStore, order_id: str, after_seq: int = 0) -> None:
@@ -133,16 +135,30 @@ class OrderFeed:
         self.order_id = order_id
         self.last_seq = after_seq
         self._inbox: asyncio.Queue[StoredEvent | str] = asyncio.Queue()
+        self._subscribed = False
 
     def _on_event(self, event: StoredEvent | str) -> None:
         self._inbox.put_nowait(event)
 
-    async def events(self) -> AsyncIterator[StoredEvent | None]:
+    def start(self) -> None:
+        """Listen from now on (idempotent)."""
+        if not self._subscribed:
+            self.hub.subscribe(self.order_id, self._on_event)
+            self._subscribed = True
+
+    def stop(self) -> None:
+        if self._subscribed:
+            self.hub.unsubscribe(self.order_id, self._on_event)
+            self._subscribed = False
+
+    async def events(self, read_history: bool = True) -> AsyncIterator[StoredEvent | None]:
         """Yields each event in seq order; None once when live updates are interrupted."""
-        self.hub.subscribe(self.order_id, self._on_event)
+        self.start()
         try:
-            pending: list[StoredEvent] = await self.store.history(self.order_id, self.last_seq)
-            from_history = True
+            pending: list[StoredEvent] = (
+                await self.store.history(self.order_id, self.last_seq) if read_history else []
+            )
+            from_history = read_history
             while True:
                 for event in pending:
                     if event.seq <= self.last_seq:
@@ -167,4 +183,4 @@ class OrderFeed:
                     else:
                         pending = [item]
         finally:
-            self.hub.unsubscribe(self.order_id, self._on_event)
+            self.stop()

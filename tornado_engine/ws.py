@@ -43,6 +43,7 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
         self.last_seq = 0
         self.last_status: str | None = None
         self._feed_task: asyncio.Task | None = None
+        self._feed: OrderFeed | None = None
         self._unsent = 0  # bytes handed to write_message that the socket has not taken yet
 
     def check_origin(self, origin: str) -> bool:
@@ -81,20 +82,30 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
         def create(order: Order, frame: dict) -> Awaitable[None]:
             return engine.store.create(order, frame, engine.queue.name)
 
-        handed_off = await within(10, engine.waiting.hand_off(order_id, first, create, send_pending))
-        if handed_off:
-            self.last_seq = max(self.last_seq, 1)
-            log.info("orderId=%s moved from the waiting store to the queue", order_id)
-        elif not await engine.store.exists(order_id):
-            self._refuse(order_id, CLOSE_UNKNOWN_ORDER, f"unknown orderId {order_id!r}")
-            return
-        self._feed_task = asyncio.get_running_loop().create_task(self._stream(order_id))
-
-    async def _stream(self, order_id: str) -> None:
-        assert self.engine.hub is not None and self.engine.store is not None
-        feed = OrderFeed(self.engine.hub, self.engine.store, order_id, self.last_seq)
+        assert engine.hub is not None
+        # Listening before the hand-off: every event after it arrives live, so a
+        # fresh order needs no history read (one Redis round trip saved per order).
+        feed = OrderFeed(engine.hub, engine.store, order_id, self.last_seq)
+        feed.start()
         try:
-            async for event in feed.events():
+            handed_off = await within(10, engine.waiting.hand_off(order_id, first, create, send_pending))
+            if handed_off:
+                self.last_seq = feed.last_seq = max(self.last_seq, 1)
+                log.info("orderId=%s moved from the waiting store to the queue", order_id)
+            elif not await engine.store.exists(order_id):
+                feed.stop()
+                self._refuse(order_id, CLOSE_UNKNOWN_ORDER, f"unknown orderId {order_id!r}")
+                return
+        except BaseException:
+            feed.stop()
+            raise
+        self._feed = feed
+        stream = self._stream(order_id, feed, read_history=not handed_off)
+        self._feed_task = asyncio.get_running_loop().create_task(stream)
+
+    async def _stream(self, order_id: str, feed: OrderFeed, read_history: bool) -> None:
+        try:
+            async for event in feed.events(read_history):
                 if event is None:
                     message = "live updates interrupted: Redis is unreachable; they resume when it is back"
                     self._send(dumps(error_frame(order_id, message)), "error", None)
@@ -172,6 +183,8 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
     def on_close(self) -> None:
         if self._feed_task is not None:
             self._feed_task.cancel()
+        if self._feed is not None:
+            self._feed.stop()  # also when the task is cancelled before it ever ran
         order_id = self.order_id
         if order_id is None:
             return
