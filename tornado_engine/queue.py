@@ -9,7 +9,7 @@ is claimed by another after the visibility timeout.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -20,13 +20,18 @@ from tornado_engine.keys import Keys
 
 @dataclass(frozen=True)
 class QueueEntry:
+    """``order`` is the order as submitted; ``fresh`` entries are delivered for the
+    first time, so the order is known to be at seq 1, ``pending``."""
+
     entry_id: str
     order_id: str
+    order: str | None = field(default=None, compare=False)
+    fresh: bool = field(default=False, compare=False)
 
 
-def _entries(raw: list) -> list[QueueEntry]:
+def _entries(raw: list, fresh: bool = False) -> list[QueueEntry]:
     return [
-        QueueEntry(entry_id, fields.get("orderId", ""))
+        QueueEntry(entry_id, fields.get("orderId", ""), fields.get("order"), fresh)
         for entry_id, fields in raw
         if fields is not None  # XAUTOCLAIM reports deleted entries as None
     ]
@@ -65,7 +70,7 @@ class OrderQueue:
             self.keys.group, consumer, {self.name: ">"}, count=count, block=block_ms
         )
         # RESP2 reply: [[stream, entries]], or None when the block timed out.
-        return [entry for _, raw in reply or () for entry in _entries(raw)]
+        return [entry for _, raw in reply or () for entry in _entries(raw, fresh=True)]
 
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[QueueEntry]:
         """Take over up to ``count`` entries another consumer has held longer than ``min_idle_ms``.

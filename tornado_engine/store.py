@@ -81,6 +81,7 @@ class OrderStore:
         queued), or nothing was written.
         """
         oid = order.order_id
+        order_json = dumps(order.to_dict())
         frame = dumps(first_frame)
         status = first_frame["status"]
         now = str(time.time())
@@ -89,7 +90,7 @@ class OrderStore:
             pipe.hset(
                 self.keys.order(oid),
                 mapping={
-                    "order": dumps(order.to_dict()),
+                    "order": order_json,
                     "status": status,
                     "seq": 1,
                     "attempt": 0,
@@ -99,7 +100,7 @@ class OrderStore:
             pipe.xadd(self.keys.events(oid), {"s": status, "f": frame}, id="0-1")
             pipe.publish(self.keys.updates_channel, live_message(oid, 1, status, frame))
             if queue is not None:
-                pipe.xadd(queue, {"orderId": oid})
+                pipe.xadd(queue, {"orderId": oid, "order": order_json})
             if terminal:
                 pipe.expire(self.keys.order(oid), self.retention_seconds)
                 pipe.expire(self.keys.events(oid), self.retention_seconds)

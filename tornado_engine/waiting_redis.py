@@ -45,7 +45,7 @@ redis.call('HSET', KEYS[3], 'order', order, 'status', ARGV[6], 'seq', 1, 'attemp
 redis.call('XADD', KEYS[4], '0-1', 's', ARGV[6], 'f', ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 if ARGV[7] == '1' then
-  redis.call('XADD', KEYS[5], '*', 'orderId', ARGV[1])
+  redis.call('XADD', KEYS[5], '*', 'orderId', ARGV[1], 'order', order)
 end
 local retention = tonumber(ARGV[8])
 if retention > 0 then

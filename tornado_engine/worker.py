@@ -189,7 +189,11 @@ class Worker:
     async def _process(self, entry: QueueEntry) -> None:
         order_id = entry.order_id
         try:
-            state = await self.store.state(order_id)
+            if entry.fresh and entry.order:
+                # First delivery: the hand-off just recorded it at seq 1 (no round trip).
+                state = {"status": "pending", "seq": "1", "attempt": "0", "order": entry.order}
+            else:
+                state = await self.store.state(order_id)
             if state is None:
                 log.error("queue entry %s names unknown orderId=%s; dropping it", entry.entry_id, order_id)
                 await self.queue.ack(entry.entry_id)
