@@ -82,6 +82,10 @@ class ConfigSection:
     def error(self, key: str, message: str) -> ConfigError:
         return ConfigError(self._file, self._key(key), message, self.line_of(key))
 
+    def as_dict(self) -> dict[str, Any]:
+        """The raw mapping, as written (reload compares venue entries with it)."""
+        return dict(self._data)
+
     def names(self) -> list[str]:
         return [str(k) for k in self._data]
 

@@ -43,7 +43,7 @@ def _shared(venues: VenuesConfig) -> dict[str, Any]:
 
 
 def _entry(venue: VenueConfig) -> Any:
-    return (venue.plugin, venue.enabled, venue.tokens, repr(dict(venue.options._data)))
+    return (venue.plugin, venue.enabled, venue.tokens, repr(venue.options.as_dict()))
 
 
 def reload_venues(engine: Engine, config_dir: str | os.PathLike | None) -> ReloadResult:
