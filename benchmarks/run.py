@@ -655,8 +655,8 @@ def main() -> int:
         "--redis-pool",
         type=int,
         default=4096,
-        help="max_connections of the engine's redis-py pools, via the Redis URL (default 4096; "
-        "0 = redis-py's default of 100, which fails with 'Too many connections' under load)",
+        help="max_connections of the engine's Redis pools, via the Redis URL (default 4096; "
+        "0 = the engine's own redis.max_connections, a blocking pool of 64)",
     )
     parser.add_argument(
         "--profile",
