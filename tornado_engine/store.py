@@ -22,6 +22,26 @@ from tornado_engine.statuses import TERMINAL_VALUES
 
 # KEYS: order hash, events stream. ARGV: seq, status, frame, channel, message,
 # retention seconds (0 = keep), updatedAt, then field/value pairs for the hash.
+# A new order and its first event (and its queue entry), in one step.
+# KEYS: order hash, events stream, queue. ARGV: order JSON, status, frame,
+# channel, message, updatedAt, enqueue (1/0), retention seconds (0 = keep), orderId.
+# The event goes first: a second create of one order fails before writing anything.
+_CREATE = """
+redis.call('XADD', KEYS[2], '0-1', 's', ARGV[2], 'f', ARGV[3])
+redis.call('HSET', KEYS[1], 'order', ARGV[1], 'status', ARGV[2], 'seq', 1, 'attempt', 0,
+           'updatedAt', ARGV[6])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+if ARGV[7] == '1' then
+  redis.call('XADD', KEYS[3], '*', 'orderId', ARGV[9], 'order', ARGV[1])
+end
+local retention = tonumber(ARGV[8])
+if retention > 0 then
+  redis.call('EXPIRE', KEYS[1], retention)
+  redis.call('EXPIRE', KEYS[2], retention)
+end
+return 1
+"""
+
 _APPEND = """
 local added = redis.pcall('XADD', KEYS[2], '0-' .. ARGV[1], 's', ARGV[2], 'f', ARGV[3])
 if type(added) == 'table' and added.err then
@@ -73,38 +93,33 @@ class OrderStore:
         self.retention_seconds = retention_seconds
         self.batcher = batcher or CommandBatcher(redis)
         self._append = self.batcher.script(_APPEND)
+        self._create = self.batcher.script(_CREATE)
 
     async def create(self, order: Order, first_frame: dict[str, Any], queue: str | None) -> None:
         """Record a new order and its first event; enqueue it when ``queue`` is given.
 
-        One transaction: either the order exists with its first event (and is
-        queued), or nothing was written.
+        One script, batched with other orders' commands: either the order exists
+        with its first event (and is queued), or nothing was written.
         """
         oid = order.order_id
         order_json = dumps(order.to_dict())
         frame = dumps(first_frame)
         status = first_frame["status"]
-        now = str(time.time())
-        terminal = status in TERMINAL_VALUES
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                self.keys.order(oid),
-                mapping={
-                    "order": order_json,
-                    "status": status,
-                    "seq": 1,
-                    "attempt": 0,
-                    "updatedAt": now,
-                },
-            )
-            pipe.xadd(self.keys.events(oid), {"s": status, "f": frame}, id="0-1")
-            pipe.publish(self.keys.updates_channel, live_message(oid, 1, status, frame))
-            if queue is not None:
-                pipe.xadd(queue, {"orderId": oid, "order": order_json})
-            if terminal:
-                pipe.expire(self.keys.order(oid), self.retention_seconds)
-                pipe.expire(self.keys.events(oid), self.retention_seconds)
-            await pipe.execute()
+        retention = self.retention_seconds if status in TERMINAL_VALUES else 0
+        await self._create(
+            keys=[self.keys.order(oid), self.keys.events(oid), queue or self.keys.queue],
+            args=[
+                order_json,
+                status,
+                frame,
+                self.keys.updates_channel,
+                live_message(oid, 1, status, frame),
+                str(time.time()),
+                "1" if queue is not None else "0",
+                retention,
+                oid,
+            ],
+        )
 
     async def append(self, order_id: str, frame: dict[str, Any], state: dict[str, str] | None = None) -> bool:
         """Record and publish one event; False when its seq was already taken.
