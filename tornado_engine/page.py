@@ -94,9 +94,12 @@ class ActivityLog:
                 venue.last_error = str(quote["error"])
             else:
                 venue.quotes += 1
-        best = frame.get("bestDex")
-        if best is not None:
-            self.venues.setdefault(str(best), VenueActivity()).routes_won += 1
+        # Every venue with a leg in the route took part (a split has several); bestDex otherwise.
+        routed = {str(leg["dex"]) for leg in frame.get("routePlan") or []}
+        if not routed and frame.get("bestDex") is not None:
+            routed = {str(frame["bestDex"])}
+        for name in routed:
+            self.venues.setdefault(name, VenueActivity()).routes_won += 1
 
     def _terminal(self, order_id: str, status: str, frame: dict[str, Any]) -> None:
         self.totals[status] += 1
