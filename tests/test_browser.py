@@ -115,6 +115,34 @@ def slow_venues(failure_rate: float = 0, swap_ms: int = 0) -> dict[str, Any]:
     return {**DEFAULT_VENUES, "venues": venues}
 
 
+# Two shallow SOL/USDC pools, as in tests/test_dex_orders.py: 30 SOL moves either
+# a lot, so the order is split. No SOL/JUP pool: SOL -> JUP goes through USDC.
+SHALLOW_POOLS: dict[str, Any] = {
+    "tokens": {
+        "SOL": {"reference_price": 150, "decimals": 9},
+        "USDC": {"reference_price": 1, "decimals": 6},
+        "JUP": {"reference_price": 0.9, "decimals": 6},
+    },
+    "venues": {
+        "raydium": {
+            "plugin": "mock-raydium",
+            "failure_rate": 0,
+            "slippage_variance": 0,
+            "pools": {
+                "SOL/USDC": {"reserves": [2_000, 300_000]},
+                "USDC/JUP": {"reserves": [900_000, 1_000_000]},
+            },
+        },
+        "meteora": {
+            "plugin": "mock-meteora",
+            "failure_rate": 0,
+            "slippage_variance": 0,
+            "tokens": ["SOL", "USDC"],
+            "pools": {"SOL/USDC": {"bin_step_bps": 25, "bins_each_side": 30, "bin_liquidity": [5, 750]}},
+        },
+    },
+}
+
 # The venues' latencies above count only with a scale of 1.
 REAL_LATENCY: dict[str, Any] = {"simulation": {"latency_scale": 1}, "logging": {"level": "INFO"}}
 
@@ -227,6 +255,10 @@ def test_an_order_from_the_form_shows_its_timeline_to_confirmed(page, serve):
     # The end: a transaction hash and an execution price; each stage has its time.
     expect(card.locator(".tx-hash")).to_have_text(re.compile(r"^[1-9A-HJ-NP-Za-km-z]{30,}$"))
     expect(card.locator(".execution-price")).to_have_text(re.compile(r"\d"))
+    expect(card.locator(".result.ok")).not_to_contain_text("null")
+    expect(card.locator(".fill")).to_have_count(0)
+    expect(card.locator(".route")).to_have_attribute("data-route-type", "direct")
+    expect(card.locator(".route .leg")).to_have_count(0)
     durations = card.locator(".event:not([data-status=confirmed]) .event-duration").all_text_contents()
     assert len(durations) == 4 and all(re.fullmatch(r"\d+(\.\d+)? m?s", d) for d in durations), durations
     # The engine panel learns of the outcome from the live updates.
@@ -254,9 +286,13 @@ def test_a_failing_order_shows_its_retries_and_error(page, serve):
     expect(page.locator("#recent-list li[data-status=failed]")).to_have_count(1)
 
 
-def engine_status(base_url: str, order_id: str) -> str:
+def engine_order(base_url: str, order_id: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{base_url}/api/orders/{order_id}", timeout=5) as response:
-        return json.load(response)["status"]
+        return json.load(response)
+
+
+def engine_status(base_url: str, order_id: str) -> str:
+    return engine_order(base_url, order_id)["status"]
 
 
 def wait_for_engine_status(base_url: str, order_id: str, status: str, timeout: float = 10) -> None:
@@ -325,22 +361,154 @@ def test_a_rejected_order_shows_the_engines_message_on_the_form(page, serve):
     expect(page.locator("article.order")).to_have_count(0)
 
 
+def test_the_form_shows_and_sends_only_the_fields_of_the_order_type(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve()
+    open_page(page, base_url)
+    sent: list[dict[str, Any]] = []
+    page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/execute") else None)
+    expect(page.locator("#slippageBps")).to_have_value("50")
+    for field in ("#limitPrice", "#minLiquidity", "#expiresInSeconds"):
+        expect(page.locator(field)).to_be_hidden()
+
+    page.select_option("#orderType", "limit")
+    expect(page.locator("#limitPrice")).to_be_visible()
+    expect(page.locator("#limitPrice")).to_have_value("150")  # reference prices: SOL 150, USDC 1
+    expect(page.locator("#limit-unit")).to_have_text("USDC/SOL")
+    expect(page.locator("#expiresInSeconds")).to_be_visible()
+    expect(page.locator("#minLiquidity")).to_be_hidden()
+    page.fill("#limitPrice", "")
+    page.click("#submit-one")
+    expect(page.locator("#form-error")).to_contain_text("limitPrice is required")
+    expect(page.locator("#limitPrice")).to_have_attribute("aria-invalid", "true")
+
+    page.select_option("#orderType", "sniper")
+    expect(page.locator("#minLiquidity")).to_be_visible()
+    expect(page.locator("#limitPrice")).to_be_hidden()
+    page.fill("#minLiquidity", "500")
+    page.fill("#slippageBps", "120")
+    page.click("#submit-one")
+    expect(only_order(page).locator(".order-kind")).to_have_text("sniper · pool ≥ 500 USDC")
+
+    page.select_option("#orderType", "market")
+    page.click("#submit-one")
+    expect(page.locator("article.order")).to_have_count(2)
+    base = {"fromToken": "SOL", "toToken": "USDC", "amount": 1}
+    assert sent == [
+        {**base, "orderType": "limit", "slippageBps": 50, "expiresInSeconds": 300},
+        {**base, "orderType": "sniper", "slippageBps": 120, "minLiquidity": 500, "expiresInSeconds": 300},
+        {**base, "orderType": "market", "slippageBps": 120},
+    ]
+
+
+def test_a_limit_order_waits_in_one_row_then_expires(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve(engine={"orders": {"waiting_interval_ms": 50}})
+    open_page(page, base_url)
+    page.select_option("#orderType", "limit")
+    page.fill("#limitPrice", "500")
+    page.fill("#expiresInSeconds", "1")
+    page.click("#submit-one")
+
+    card = only_order(page)
+    expect(card.locator(".order-kind")).to_have_text("limit ≥ 500 USDC/SOL")
+    waiting = card.locator(".event.waiting-row")
+    expect(waiting).to_contain_text(re.compile(r"price 1[45]\d(\.\d+)? on \w+ vs limit 500 USDC/SOL"))
+    expect(waiting).to_contain_text("expires ")
+    expect(card).to_have_attribute("data-status", "expired")
+    # Every check updated the one row: as many checks as the engine recorded waiting frames.
+    assert stages(card) == ["pending", "waiting", "expired"]
+    events = engine_order(base_url, card.get_attribute("data-order-id"))["events"]
+    checks = sum(event["status"] == "waiting" for event in events)
+    assert checks > 3, events
+    expect(waiting).to_have_attribute("data-checks", str(checks))
+    expect(waiting.locator(".waiting-checks")).to_have_text(f"{checks} checks")
+    # The end: the expired state with its error, and where the price stood.
+    expect(card.locator(".status-pill")).to_have_text("expired")
+    expect(card.locator(".step.failed")).to_have_text(re.compile(r"^waiting · expired"))
+    outcome = (
+        r"^the limit order expired .*nothing was traded\s*Last price [\d.]+ USDC/SOL; the limit was 500\.$"
+    )
+    expect(card.locator(".result.bad")).to_have_text(re.compile(outcome))
+    expect(page.locator("#recent-list li[data-status=expired]")).to_have_count(1)
+    expect(page.locator("#orders-summary")).to_contain_text("1 expired")
+
+
+def test_a_split_route_shows_its_legs_and_highlights_every_venue_in_it(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve(venues=SHALLOW_POOLS)
+    open_page(page, base_url)
+    page.fill("#amount", "30")
+    page.click("#submit-one")
+
+    card = only_order(page)
+    expect(card).to_have_attribute("data-status", "confirmed")
+    route = card.locator(".route")
+    expect(route).to_have_attribute("data-route-type", "split")
+    legs = route.locator(".leg")
+    expect(legs).to_have_count(2)
+    assert sorted(legs.evaluate_all("legs => legs.map(l => l.dataset.dex)")) == ["meteora", "raydium"]
+    shares = [int(text.rstrip("%")) for text in legs.locator(".leg-share").all_text_contents()]
+    assert sum(shares) == 100 and all(0 < share < 100 for share in shares), shares
+    expect(legs.locator(".leg-path")).to_have_text(["SOL → USDC", "SOL → USDC"])
+    # Both venues are in the route, so both quotes are highlighted, each with its share.
+    chosen = card.locator(".quote.chosen")
+    expect(chosen).to_have_count(2)
+    expect(chosen.locator(".badge")).to_have_text([re.compile(r"^split · \d+%$")] * 2)
+    expect(route.locator(".route-min")).to_have_text(
+        re.compile(r"^at least [\d,.]+ USDC \(slippage 50 bps\)$")
+    )
+    expect(route.locator(".route-impact")).to_have_text(re.compile(r"^price impact \d+\.\d\d%$"))
+    expect(card.locator(".event[data-status=routing] .event-detail")).to_contain_text("split: ")
+    # One fill per swap, each with its own transaction.
+    fills = card.locator(".result.ok .fill")
+    expect(fills).to_have_count(2)
+    hashes = fills.locator(".fill-tx").all_text_contents()
+    assert len(set(hashes)) == 2 and all(re.fullmatch(r"[1-9A-HJ-NP-Za-km-z]{30,}", h) for h in hashes)
+    expect(card.locator(".event[data-status=confirmed] .event-detail")).to_contain_text("in 2 swaps")
+    for venue in ("raydium", "meteora"):  # the engine panel counts the order for both venues
+        expect(page.locator(f".venue[data-venue={venue}]")).to_contain_text("routed 1 order")
+
+
+def test_a_multi_hop_route_shows_each_hop(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve(venues=SHALLOW_POOLS)
+    open_page(page, base_url)
+    page.select_option("#toToken", "JUP")
+    page.click("#submit-one")
+
+    card = only_order(page)
+    expect(card).to_have_attribute("data-status", "confirmed")
+    expect(card.locator(".no-quotes")).to_have_text("No venue has a SOL/JUP pool; routed through USDC.")
+    route = card.locator(".route")
+    expect(route).to_have_attribute("data-route-type", "multi-hop")
+    expect(route.locator(".leg-path")).to_have_text(["SOL → USDC", "USDC → JUP"])
+    expect(card.locator(".result.ok .fill .fill-out")).to_have_text(
+        [re.compile(r"^1 SOL → [\d,.]+ USDC$"), re.compile(r"^[\d,.]+ USDC → [\d,.]+ JUP$")]
+    )
+
+
 # ------------------------------------------------------------------ the screenshot
 
 
 def make_screenshot(path: Path, phone_path: Path | None = None) -> None:
-    """A laptop-sized view with orders confirmed, failed after a retry, and in flight."""
+    """A laptop-sized view: a limit order waiting, a split route confirmed, a limit order expired."""
     import tempfile
 
     from playwright.sync_api import expect, sync_playwright
 
     redis = RedisServer().start()
-    venues = slow_venues(failure_rate=0.35, swap_ms=1200)
-    venues["venues"]["meteora"]["quote_failure_rate"] = 0.1
+    venues = json.loads(json.dumps(SHALLOW_POOLS))
+    for entry in venues["venues"].values():
+        entry.update(quote_latency_ms=[20, 40], build_latency_ms=[20, 40], swap_latency_ms=[600, 900])
     engine_settings = {
         **REAL_LATENCY,
         "simulation": {"latency_scale": 1, "seed": 11},
-        "worker": {"max_attempts": 2, "backoff_base_ms": 400},
+        "orders": {"waiting_interval_ms": 400},
     }
     config_dir = write_config(Path(tempfile.mkdtemp()) / "config", engine_settings, venues)
     engine = EngineProcess(config_dir, redis.url)
@@ -348,23 +516,34 @@ def make_screenshot(path: Path, phone_path: Path | None = None) -> None:
         base_url = engine.wait_listening()
         with sync_playwright() as playwright:
             chromium = launch_chromium(playwright)
-            page = chromium.new_page(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+            page = chromium.new_page(viewport={"width": 1280, "height": 1360}, device_scale_factor=1)
             page.set_default_timeout(TIMEOUT_MS)
             open_page(page, base_url)
-            for amount in ("3", "12.5", "0.75", "40"):
-                page.fill("#amount", amount)
-                page.click("#submit-one")
-            finished = "article.order[data-status=confirmed], article.order[data-status=failed]"
-            expect(page.locator(finished)).to_have_count(4)
-            page.fill("#amount", "5")
+            # Oldest at the bottom: a limit order that expires, then a split, then one that waits.
+            page.select_option("#orderType", "limit")
+            page.fill("#amount", "2")
+            page.fill("#limitPrice", "160")
+            page.fill("#expiresInSeconds", "2")
             page.click("#submit-one")
-            page.wait_for_selector("article.order[data-status=submitted]")
-            expect(page.locator("#stat-inflight")).to_have_text("1")
+            expect(page.locator("article.order[data-status=expired]")).to_have_count(1)
+            page.select_option("#orderType", "market")
+            page.fill("#amount", "30")
+            page.click("#submit-one")
+            expect(page.locator("article.order[data-status=confirmed]")).to_have_count(1)
+            page.select_option("#orderType", "limit")
+            page.fill("#amount", "5")
+            page.fill("#limitPrice", "152")
+            page.fill("#expiresInSeconds", "120")
+            page.click("#submit-one")
+            waiting = page.locator("article.order[data-status=waiting] .waiting-row")
+            expect(waiting).to_have_attribute("data-checks", re.compile(r"^([4-9]|\d\d+)$"))
+            expect(page.locator("#stat-confirmed")).to_have_text("1")
             path.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(path), animations="disabled")
             if phone_path is not None:
                 phone = chromium.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
                 open_page(phone, base_url)
+                phone.fill("#amount", "30")
                 phone.click("#submit-one")
                 phone.wait_for_selector("article.order[data-status=confirmed]")
                 phone.screenshot(path=str(phone_path), full_page=True)

@@ -3,6 +3,8 @@
 "use strict";
 
 const STAGES = ["pending", "routing", "building", "submitted", "confirmed"];
+const WAITING_TYPES = new Set(["limit", "sniper"]);
+const stagesFor = (orderType) => (WAITING_TYPES.has(orderType) ? ["pending", "waiting", ...STAGES.slice(1)] : STAGES);
 const TERMINAL = new Set(["confirmed", "failed", "expired"]);
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 5000];
 const POLL_MS = 2000;
@@ -26,6 +28,12 @@ function el(tag, attrs = {}, ...children) {
 const numberFormat = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 6 });
 const fmtNumber = (n) => (typeof n === "number" && Number.isFinite(n) ? numberFormat.format(n) : "–");
 const fmtPercent = (f) => (typeof f === "number" ? `${(f * 100).toFixed(2)}%` : "–");
+// priceImpactPct is already a percentage (0.5 means half a percent).
+function fmtImpact(pct) {
+  if (typeof pct !== "number" || !Number.isFinite(pct)) return "–";
+  return pct > 0 && pct < 0.01 ? "<0.01%" : `${pct.toFixed(2)}%`;
+}
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 function fmtDuration(ms) {
   if (!Number.isFinite(ms) || ms < 0) return "";
@@ -40,6 +48,9 @@ function fmtClock(iso) {
   const pad = (n, w = 2) => String(n).padStart(w, "0");
   return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
 }
+
+// replaceChildren would show a null as the text "null"; el() skips them, this does too.
+const present = (...nodes) => nodes.filter((node) => node !== null && node !== undefined);
 
 const shortId = (id) => (id ? String(id).slice(0, 8) : "");
 const tsMs = (frame) => Date.parse(frame.ts);
@@ -76,6 +87,8 @@ class OrderView {
     this.orderId = orderId;
     this.request = request;
     this.frames = [];
+    this.rows = []; // timeline rows: {node, status, first (index into frames), checks}
+    this.stages = stagesFor(request.orderType);
     this.lastSeq = 0;
     this.socket = null;
     this.terminal = false;
@@ -89,6 +102,13 @@ class OrderView {
     const idNode = $(".order-id", this.root);
     idNode.textContent = shortId(orderId);
     idNode.title = `orderId ${orderId}`;
+    const kind = describeKind(request);
+    if (kind) {
+      const kindNode = $(".order-kind", this.root);
+      kindNode.hidden = false;
+      kindNode.textContent = kind;
+      kindNode.dataset.type = request.orderType;
+    }
     this.dropButton = el("button", {
       type: "button",
       class: "ghost small drop",
@@ -157,6 +177,7 @@ class OrderView {
     }
     this.lastSeq = frame.seq;
     this.frames.push(frame);
+    rememberPrice(this.request, frame);
     this.addEvent(frame);
     if (TERMINAL.has(frame.status)) {
       this.terminal = true;
@@ -223,8 +244,15 @@ class OrderView {
     return notice;
   }
 
+  // One row per frame, except that a run of waiting frames shares one row updated in place.
   addEvent(frame) {
-    const row = el(
+    const last = this.rows[this.rows.length - 1];
+    if (frame.status === "waiting" && last && last.status === "waiting") {
+      last.checks += 1;
+      this.fillWaitingRow(last, frame);
+      return;
+    }
+    const node = el(
       "li",
       { class: "event", "data-status": frame.status, "data-seq": frame.seq },
       el("span", { class: "event-time", text: fmtClock(frame.ts) }),
@@ -232,7 +260,34 @@ class OrderView {
       el("span", { class: "event-detail", text: describe(frame) }),
       el("span", { class: "event-duration muted" }),
     );
-    $(".events", this.root).append(row);
+    const row = { node, status: frame.status, first: this.frames.length - 1, checks: 1 };
+    this.rows.push(row);
+    if (frame.status === "waiting") {
+      node.classList.add("waiting-row");
+      $(".event-detail", node).replaceChildren(
+        el("span", { class: "waiting-what" }),
+        el("span", { class: "waiting-expiry muted" }),
+        el("span", { class: "waiting-checks muted" }),
+      );
+      this.fillWaitingRow(row, frame);
+    }
+    $(".events", this.root).append(node);
+  }
+
+  fillWaitingRow(row, frame) {
+    row.node.dataset.seq = frame.seq;
+    row.node.dataset.checks = String(row.checks);
+    row.expiresAt = Date.parse(frame.expiresAt);
+    $(".waiting-what", row.node).textContent = describeWaiting(frame, this.request);
+    $(".waiting-checks", row.node).textContent = plural(row.checks, "check");
+    this.renderExpiry(row, null);
+  }
+
+  renderExpiry(row, nowMs) {
+    if (!Number.isFinite(row.expiresAt)) return;
+    const at = fmtClock(new Date(row.expiresAt).toISOString()).slice(0, 8);
+    const left = nowMs === null ? "" : ` (in ${fmtDuration(Math.max(0, row.expiresAt - nowMs))})`;
+    $(".waiting-expiry", row.node).textContent = `expires ${at}${left}`;
   }
 
   render() {
@@ -240,6 +295,7 @@ class OrderView {
     this.setStatus(status, this.outage ? "reconnecting" : "");
     this.renderStepper();
     this.renderQuotes();
+    this.renderRoute();
     this.renderResult();
     this.tick();
   }
@@ -252,17 +308,25 @@ class OrderView {
     const lastRetry = this.frames.map((f) => f.status).lastIndexOf("retrying");
     const reached = new Set(this.frames.slice(lastRetry + 1).map((f) => f.status));
     reached.add("pending");
+    if (this.frames.some((f) => f.status === "waiting")) reached.add("waiting");
     const attempt = this.frames.filter((f) => f.status === "retrying").length + 1;
+    // An expired order stopped in the stage it was in (waiting, or pending if its client came late).
+    const before = this.frames.length > 1 ? this.frames[this.frames.length - 2].status : "pending";
+    const expiredIn = status === "expired" ? (this.stages.includes(before) ? before : "pending") : null;
     let failedMarked = false;
-    for (const stage of STAGES) {
+    for (const stage of this.stages) {
       let state = reached.has(stage) ? "done" : "todo";
       if (stage === status) state = TERMINAL.has(stage) ? "done" : "current";
       if (status === "retrying" && stage === "routing") state = "current";
-      if ((status === "failed" || status === "expired") && state === "todo" && !failedMarked) {
+      if (status === "failed" && state === "todo" && !failedMarked) {
         state = "failed";
         failedMarked = true;
       }
-      const label = stage === "routing" && attempt > 1 ? `routing · try ${attempt}` : stage;
+      let label = stage === "routing" && attempt > 1 ? `routing · try ${attempt}` : stage;
+      if (stage === expiredIn) {
+        state = "failed";
+        label = `${stage} · expired`;
+      }
       stepper.append(
         el(
           "li",
@@ -294,8 +358,10 @@ class OrderView {
     }
     box.hidden = false;
     const title = withQuotes.attempt > 1 ? `Quotes · attempt ${withQuotes.attempt}` : "Quotes";
+    const shares = planShares(withQuotes, this.request);
+    const split = withQuotes.routeType === "split";
     const cards = withQuotes.quotes.map((quote) => {
-      const chosen = quote.dex === withQuotes.bestDex;
+      const chosen = shares.has(quote.dex);
       if (quote.error) {
         return el(
           "div",
@@ -311,7 +377,7 @@ class OrderView {
           "div",
           { class: "quote-dex" },
           quote.dex,
-          chosen ? el("span", { class: "badge", text: "best route" }) : null,
+          chosen ? el("span", { class: "badge", text: split ? `split · ${shares.get(quote.dex)}%` : "best route" }) : null,
         ),
         el(
           "dl",
@@ -327,7 +393,58 @@ class OrderView {
         ),
       );
     });
-    box.replaceChildren(el("h4", { text: title }), el("div", { class: "quote-grid" }, ...cards));
+    const grid = cards.length
+      ? el("div", { class: "quote-grid" }, ...cards)
+      : el("p", { class: "muted small no-quotes", text: noDirectQuote(withQuotes, this.request) });
+    box.replaceChildren(el("h4", { text: title }), grid);
+  }
+
+  // The chosen route: what it should pay, the least it may pay, and its legs when there are several.
+  renderRoute() {
+    const withQuotes = [...this.frames].reverse().find((f) => Array.isArray(f.quotes));
+    const routing = withQuotes && withQuotes.status === "routing" ? withQuotes : null;
+    const box = $(".route", this.root);
+    if (!routing || !routing.routeType) {
+      box.hidden = true;
+      return;
+    }
+    box.hidden = false;
+    box.dataset.routeType = routing.routeType;
+    const plan = Array.isArray(routing.routePlan) ? routing.routePlan : [];
+    const to = this.request.toToken;
+    const facts = [el("span", { class: "route-out" }, "expect ", el("strong", { text: `${fmtNumber(routing.amountOut)} ${to}` }))];
+    const least = minAmountOut(routing);
+    if (least !== null) {
+      facts.push(el("span", { class: "route-min", text: `at least ${fmtNumber(least)} ${to} (slippage ${routing.slippageBps} bps)` }));
+    }
+    if (typeof routing.priceImpactPct === "number") {
+      facts.push(el("span", { class: "route-impact", text: `price impact ${fmtImpact(routing.priceImpactPct)}` }));
+    }
+    if (routing.requote) facts.push(el("span", { class: "route-requote", text: `re-quoted ${plural(routing.requote, "time")}` }));
+    const via = routing.routeType === "direct" && plan.length ? ` via ${plan[0].dex}` : "";
+    const parts = [
+      el("h4", {}, "Route ", el("span", { class: "route-type", text: `${routing.routeType}${via}` })),
+      el("p", { class: "route-facts" }, ...facts),
+    ];
+    if (routing.routeType !== "direct" && plan.length) {
+      parts.push(
+        el(
+          "ol",
+          { class: "legs" },
+          ...plan.map((leg) =>
+            el(
+              "li",
+              { class: "leg", "data-dex": leg.dex },
+              el("span", { class: "leg-dex", text: leg.dex }),
+              el("span", { class: "leg-share", text: `${leg.percent}%` }),
+              el("span", { class: "leg-path", text: `${leg.fromToken} → ${leg.toToken}` }),
+              el("span", { class: "leg-out", text: `${fmtNumber(leg.amountIn)} → ${fmtNumber(leg.amountOut)} ${leg.toToken}` }),
+            ),
+          ),
+        ),
+      );
+    }
+    box.replaceChildren(...parts);
   }
 
   renderResult() {
@@ -338,41 +455,56 @@ class OrderView {
       return;
     }
     box.hidden = false;
+    const fills = Array.isArray(last.fills) ? last.fills : [];
     if (last.status === "confirmed") {
       box.className = "result ok";
+      const venues = fills.length ? [...new Set(fills.map((f) => f.dex))].join(" + ") : last.dex;
+      // Several swaps: each fill lists its own transaction instead of one hash for the order.
+      const hash = fills.length
+        ? null
+        : el("div", { class: "wide" }, el("dt", { text: "Transaction" }), el("dd", {}, el("code", { class: "tx-hash", text: last.txHash })));
       box.replaceChildren(
-        el(
-          "dl",
-          {},
-          el("div", { class: "wide" }, el("dt", { text: "Transaction" }), el("dd", {}, el("code", { class: "tx-hash", text: last.txHash }))),
+        ...present(
+          el(
+            "dl",
+            {},
+            hash,
           el("div", {}, el("dt", { text: "Execution price" }), el("dd", { class: "execution-price", text: fmtNumber(last.executionPrice) })),
           el("div", {}, el("dt", { text: "Received" }), el("dd", { text: `${fmtNumber(last.amountOut)} ${this.request.toToken}` })),
-          el("div", {}, el("dt", { text: "Venue" }), el("dd", { text: last.dex || "–" })),
+            el("div", {}, el("dt", { text: fills.length > 1 ? "Venues" : "Venue" }), el("dd", { text: venues || "–" })),
+          ),
+          fillList(fills),
         ),
       );
     } else {
-      this.showError(last.error || `the order ended ${last.status}`);
+      this.showError(last.error || `the order ended ${last.status}`, fills, expiredNote(last, this.request));
     }
   }
 
-  showError(message) {
+  showError(message, fills = [], note = null) {
     const box = $(".result", this.root);
     box.hidden = false;
     box.className = "result bad";
-    box.replaceChildren(el("p", { class: "error-text", text: message }));
+    box.replaceChildren(
+      ...present(
+        el("p", { class: "error-text", text: message }),
+        note ? el("p", { class: "result-note", text: note }) : null,
+        fillList(fills, "Executed before the failure"),
+      ),
+    );
   }
 
   // Live durations: the current stage's time keeps counting until the next frame.
   tick(nowMs = Date.now()) {
-    const rows = this.root.querySelectorAll(".event");
-    rows.forEach((row, i) => {
-      const frame = this.frames[i];
-      if (!frame || TERMINAL.has(frame.status)) return;
-      const next = this.frames[i + 1];
-      const end = next ? tsMs(next) : this.terminal ? null : nowMs;
+    this.rows.forEach((row, i) => {
+      const frame = this.frames[row.first];
+      if (TERMINAL.has(frame.status)) return;
+      const next = this.rows[i + 1];
+      const end = next ? tsMs(this.frames[next.first]) : this.terminal ? null : nowMs;
       if (end === null) return;
-      $(".event-duration", row).textContent = fmtDuration(end - tsMs(frame));
-      row.classList.toggle("live", !next);
+      $(".event-duration", row.node).textContent = fmtDuration(end - tsMs(frame));
+      row.node.classList.toggle("live", !next);
+      if (row.status === "waiting") this.renderExpiry(row, next ? null : nowMs);
     });
     if (!this.frames.length) return;
     const first = tsMs(this.frames[0]);
@@ -391,9 +523,20 @@ function describe(frame) {
   switch (frame.status) {
     case "pending":
       return frame.message || "waiting for the engine";
+    case "waiting":
+      return describeWaiting(frame, {});
     case "routing": {
+      const plan = Array.isArray(frame.routePlan) ? frame.routePlan : [];
+      if (frame.routeType === "split") {
+        const legs = plan.map((leg) => `${leg.dex} ${leg.percent}%`).join(" + ");
+        return `split: ${legs}, expecting ${fmtNumber(frame.amountOut)}`;
+      }
+      if (frame.routeType === "multi-hop") {
+        const hops = plan.map((leg) => `${leg.fromToken} → ${leg.toToken} on ${leg.dex}`).join(", then ");
+        return `multi-hop: ${hops}`;
+      }
       const count = (frame.quotes || []).filter((q) => !q.error).length;
-      return `best ${frame.bestDex} at ${fmtNumber(frame.bestPrice)} (${count} quote${count === 1 ? "" : "s"})`;
+      return `best ${frame.bestDex} at ${fmtNumber(frame.bestPrice)} (${plural(count, "quote")})`;
     }
     case "building":
       return `building the transaction on ${frame.dex}`;
@@ -401,8 +544,11 @@ function describe(frame) {
       return `submitted to ${frame.dex}`;
     case "retrying":
       return `attempt ${frame.attempt} failed: ${frame.error}; next attempt in ${fmtDuration(frame.nextAttemptInMs)}`;
-    case "confirmed":
-      return `confirmed on ${frame.dex} at ${fmtNumber(frame.executionPrice)}`;
+    case "confirmed": {
+      const fills = Array.isArray(frame.fills) ? frame.fills : [];
+      const where = fills.length ? `${[...new Set(fills.map((f) => f.dex))].join(" + ")} in ${plural(fills.length, "swap")}` : frame.dex;
+      return `confirmed on ${where} at ${fmtNumber(frame.executionPrice)}`;
+    }
     case "failed":
     case "expired":
       return frame.error || frame.status;
@@ -411,21 +557,158 @@ function describe(frame) {
   }
 }
 
+// What a limit or sniper order waits for, as its card's title says it.
+function describeKind(request) {
+  if (request.orderType === "limit") {
+    return `limit ≥ ${fmtNumber(request.limitPrice)} ${request.toToken}/${request.fromToken}`;
+  }
+  if (request.orderType === "sniper") {
+    return request.minLiquidity ? `sniper · pool ≥ ${fmtNumber(request.minLiquidity)} ${request.toToken}` : "sniper · any pool";
+  }
+  return null;
+}
+
+function describeWaiting(frame, request) {
+  const to = request.toToken || "";
+  const from = request.fromToken || "";
+  const per = to && from ? ` ${to}/${from}` : "";
+  const where = frame.bestDex ? ` on ${frame.bestDex}` : "";
+  if (frame.orderType === "sniper") {
+    if (!frame.poolFound) return `no pool${from && to ? ` for ${from}/${to}` : ""} yet`;
+    const needs = frame.minLiquidity ? `, needs ${fmtNumber(frame.minLiquidity)}` : "";
+    return `pool${where}: ${fmtNumber(frame.liquidity)} ${to} liquidity${needs}`;
+  }
+  const price = frame.currentPrice === null || frame.currentPrice === undefined ? "no route yet" : `price ${fmtNumber(frame.currentPrice)}`;
+  return `${price}${where} vs limit ${fmtNumber(frame.limitPrice)}${per}`;
+}
+
+// Percent of the order each venue takes in the chosen route (direct: the best venue, all of it).
+function planShares(frame, request) {
+  const shares = new Map();
+  if (frame.status !== "routing") return shares;
+  const plan = Array.isArray(frame.routePlan) ? frame.routePlan : [];
+  for (const leg of plan) {
+    if (leg.fromToken === request.fromToken && leg.toToken === request.toToken) {
+      shares.set(leg.dex, (shares.get(leg.dex) || 0) + leg.percent);
+    }
+  }
+  if (!plan.length && frame.bestDex) shares.set(frame.bestDex, 100); // an engine without routePlan
+  return shares;
+}
+
+function noDirectQuote(frame, request) {
+  const plan = Array.isArray(frame.routePlan) ? frame.routePlan : [];
+  const through = frame.routeType === "multi-hop" && plan.length > 1 ? `; routed through ${plan[0].toToken}` : "";
+  return `No venue has a ${request.fromToken}/${request.toToken} pool${through}.`;
+}
+
+// minAmountOut is exact base units; scale it by the route's own units-to-tokens ratio.
+function minAmountOut(frame) {
+  const least = Number(frame.minAmountOut);
+  const units = Number(frame.outAmount);
+  if (!Number.isFinite(least) || !units || typeof frame.amountOut !== "number") return null;
+  return (frame.amountOut * least) / units;
+}
+
+function fillList(fills, title = null) {
+  if (!fills.length) return null;
+  return el(
+    "div",
+    { class: "fills" },
+    title ? el("h4", { text: title }) : null,
+    el(
+      "ol",
+      {},
+      ...fills.map((fill) =>
+        el(
+          "li",
+          { class: "fill", "data-dex": fill.dex },
+          el("span", { class: "fill-dex", text: fill.dex }),
+          el("code", { class: "fill-tx", title: fill.txHash, text: fill.txHash }),
+          el("span", { class: "fill-out", text: `${fmtNumber(fill.amountIn)} ${fill.fromToken} → ${fmtNumber(fill.amountOut)} ${fill.toToken}` }),
+        ),
+      ),
+    ),
+  );
+}
+
+function expiredNote(frame, request) {
+  if (frame.status !== "expired" || typeof frame.currentPrice !== "number") return null;
+  const per = `${request.toToken}/${request.fromToken}`;
+  const limit = typeof frame.limitPrice === "number" ? `; the limit was ${fmtNumber(frame.limitPrice)}` : "";
+  return `Last price ${fmtNumber(frame.currentPrice)} ${per}${limit}.`;
+}
+
 // ---------------------------------------------------------------- the page
 
 const page = {
   config: null,
   orders: new Map(),
+  prices: new Map(), // "SOL/USDC" -> the latest price a frame on this page showed
 };
 
+const TYPE_HINTS = {
+  market: "Executes at once.",
+  limit: "Waits until the best route pays at least the limit price.",
+  sniper: "Waits for a pool for the pair, then executes.",
+};
+
+const fieldNumber = (id) => {
+  const raw = $(id).value.trim();
+  return raw === "" ? undefined : Number(raw);
+};
+
+// Only the fields the order type takes: the engine rejects the others.
 function orderRequest() {
   const raw = $("#amount").value.trim();
-  return {
+  const orderType = $("#orderType").value || "market";
+  const request = {
     fromToken: $("#fromToken").value,
     toToken: $("#toToken").value,
     amount: raw === "" ? null : Number(raw),
-    orderType: $("#orderType").value || "market",
+    orderType,
   };
+  const slippage = fieldNumber("#slippageBps");
+  if (slippage !== undefined) request.slippageBps = slippage;
+  if (orderType === "limit") request.limitPrice = fieldNumber("#limitPrice");
+  if (orderType === "sniper") request.minLiquidity = fieldNumber("#minLiquidity");
+  if (WAITING_TYPES.has(orderType)) request.expiresInSeconds = fieldNumber("#expiresInSeconds");
+  for (const key of Object.keys(request)) if (request[key] === undefined) delete request[key];
+  return request;
+}
+
+function rememberPrice(request, frame) {
+  const price = frame.status === "waiting" ? frame.currentPrice : frame.status === "routing" ? frame.bestPrice : null;
+  if (typeof price === "number" && Number.isFinite(price) && price > 0) {
+    page.prices.set(`${request.fromToken}/${request.toToken}`, price);
+  }
+}
+
+// The price a limit starts from: the latest one seen here, else the tokens' reference prices.
+function currentPrice(from, to) {
+  const seen = page.prices.get(`${from}/${to}`);
+  if (seen) return seen;
+  const refs = page.config?.referencePrices || {};
+  return refs[from] && refs[to] ? refs[from] / refs[to] : null;
+}
+
+function updateTypeFields({ repriced = false } = {}) {
+  const type = $("#orderType").value || "market";
+  $("#wait-fields").hidden = !WAITING_TYPES.has(type);
+  for (const label of document.querySelectorAll("#wait-fields [data-types]")) {
+    label.hidden = !label.dataset.types.split(" ").includes(type);
+  }
+  $("#type-hint").textContent = TYPE_HINTS[type] || "";
+  const from = $("#fromToken").value;
+  const to = $("#toToken").value;
+  $("#limit-unit").textContent = from && to ? `${to}/${from}` : "";
+  $("#liquidity-unit").textContent = to;
+  const limit = $("#limitPrice");
+  if (repriced) delete limit.dataset.edited;
+  if (type === "limit" && limit.dataset.edited !== "true") {
+    const price = currentPrice(from, to);
+    limit.value = price ? String(Number(price.toPrecision(6))) : "";
+  }
 }
 
 function showFormError(message, field) {
@@ -487,17 +770,19 @@ async function submit(count) {
 
 function summarize() {
   const views = [...page.orders.values()];
-  const counts = { active: 0, confirmed: 0, failed: 0 };
+  const counts = { active: 0, confirmed: 0, failed: 0, expired: 0 };
   for (const view of views) {
     const status = view.currentStatus();
     if (!view.terminal) counts.active += 1;
     else if (status === "confirmed") counts.confirmed += 1;
+    else if (status === "expired") counts.expired += 1;
     else counts.failed += 1;
   }
+  const expired = counts.expired ? ` · ${counts.expired} expired` : "";
   $("#orders-summary").textContent = views.length
-    ? `${views.length} on this page · ${counts.active} in flight · ${counts.confirmed} confirmed · ${counts.failed} failed`
+    ? `${views.length} on this page · ${counts.active} in flight · ${counts.confirmed} confirmed · ${counts.failed} failed${expired}`
     : "Submit an order to watch it execute.";
-  $("#clear-finished").hidden = counts.confirmed + counts.failed === 0;
+  $("#clear-finished").hidden = counts.confirmed + counts.failed + counts.expired === 0;
 }
 
 function fillTokens(config) {
@@ -508,6 +793,7 @@ function fillTokens(config) {
   fillTargets(config, "USDC");
   $("#orderType").replaceChildren(...config.orderTypes.map((t) => el("option", { value: t, text: t })));
   $("#amount").max = String(config.maxAmount);
+  updateTypeFields({ repriced: true });
 }
 
 function fillTargets(config, preferred) {
@@ -517,6 +803,7 @@ function fillTargets(config, preferred) {
   const targets = config.pairs.filter(([a]) => a === from).map(([, b]) => b);
   to.replaceChildren(...targets.map((t) => el("option", { value: t, text: t })));
   if (targets.includes(keep)) to.value = keep;
+  updateTypeFields({ repriced: true });
 }
 
 // ---------------------------------------------------------------- engine panel
@@ -562,7 +849,11 @@ function renderEngine(health, activity) {
   $("#stat-waiting").textContent = health.waitingOrders ?? "–";
   $("#stat-inflight").textContent = health.ordersInFlight ?? "– (no worker here)";
   $("#stat-confirmed").textContent = activity.totals?.confirmed ?? 0;
-  $("#stat-failed").textContent = (activity.totals?.failed ?? 0) + (activity.totals?.expired ?? 0);
+  const expired = activity.totals?.expired ?? 0;
+  $("#stat-failed").replaceChildren(
+    String(activity.totals?.failed ?? 0),
+    expired ? el("span", { class: "muted", text: ` + ${expired} expired` }) : "",
+  );
   renderVenues(activity.venues || {});
   renderRecent(activity.recent || []);
   $("#engine-updated").textContent = `updated ${fmtClock(new Date().toISOString()).slice(0, 8)}`;
@@ -630,6 +921,9 @@ async function start() {
   });
   $("#submit-burst").addEventListener("click", () => submit(20));
   $("#fromToken").addEventListener("change", () => page.config && fillTargets(page.config));
+  $("#toToken").addEventListener("change", () => updateTypeFields({ repriced: true }));
+  $("#orderType").addEventListener("change", () => updateTypeFields());
+  $("#limitPrice").addEventListener("input", (event) => (event.target.dataset.edited = "true"));
   $("#swap-tokens").addEventListener("click", () => {
     const from = $("#fromToken").value;
     const to = $("#toToken").value;
