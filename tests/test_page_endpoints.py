@@ -46,6 +46,7 @@ async def test_venues_lists_every_configured_venue_and_what_may_be_ordered(clien
     assert body["tokens"] == ["SOL", "USDC"]
     assert body["pairs"] == [["SOL", "USDC"], ["USDC", "SOL"]]
     assert body["orderTypes"] == ["market", "limit", "sniper"]
+    assert (body["defaultSlippageBps"], body["maxSlippageBps"]) == (50, 5000)  # the form's defaults
 
 
 async def activity_after(client, predicate) -> dict:

@@ -164,6 +164,8 @@ SCHEMAS: dict[str, Any] = {
             "referencePrices": {"type": "object", "additionalProperties": {"type": "number"}},
             "maxAmount": {"type": "number"},
             "orderTypes": {"type": "array", "items": {"type": "string"}},
+            "defaultSlippageBps": {"type": "integer"},
+            "maxSlippageBps": {"type": "integer"},
             "plugins": {"type": "array", "items": _ref("PluginState")},
             "venueStates": {"type": "array", "items": _ref("VenueState")},
         },

@@ -148,6 +148,8 @@ class VenuesHandler(JsonHandler):
                 "referencePrices": dict(config.venues.reference_prices),
                 "maxAmount": config.orders.max_amount,
                 "orderTypes": list(SUPPORTED_ORDER_TYPES),
+                "defaultSlippageBps": config.orders.default_slippage_bps,
+                "maxSlippageBps": config.orders.max_slippage_bps,
                 # For operators (as `tornado-engine venues`): plugin and venue states, with errors.
                 "plugins": self.engine.plugins.report()["plugins"],
                 "venueStates": self.engine.plugins.report()["venues"],

@@ -793,6 +793,8 @@ function fillTokens(config) {
   fillTargets(config, "USDC");
   $("#orderType").replaceChildren(...config.orderTypes.map((t) => el("option", { value: t, text: t })));
   $("#amount").max = String(config.maxAmount);
+  if (config.defaultSlippageBps !== undefined) $("#slippageBps").value = String(config.defaultSlippageBps);
+  if (config.maxSlippageBps !== undefined) $("#slippageBps").max = String(config.maxSlippageBps);
   updateTypeFields({ repriced: true });
 }
 
