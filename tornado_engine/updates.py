@@ -105,8 +105,11 @@ class UpdateHub:
                 delay = 0.1
                 while True:
                     message = await pubsub.get_message(timeout=5.0)
-                    if message is not None and message["type"] == "message":
-                        self._dispatch(message["data"])
+                    while message is not None:
+                        if message["type"] == "message":
+                            self._dispatch(message["data"])
+                        # Drain what already arrived before yielding to the loop again.
+                        message = await pubsub.get_message(timeout=0)
             except (RedisError, OSError) as exc:
                 if self.healthy:
                     self.healthy = False
