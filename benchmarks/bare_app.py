@@ -96,6 +96,7 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
         self.waiting = waiting
 
     async def open(self) -> None:
+        self.set_nodelay(True)  # as the engine does: small frames, sent at once
         order_id = self.get_query_argument("orderId", "")
         if self.waiting.pop(order_id, None) is None:
             self.close(4404, "unknown orderId")
