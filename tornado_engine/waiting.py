@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from tornado_engine.orders import Order
 
 log = logging.getLogger(__name__)
@@ -159,17 +161,31 @@ class WaitingStore:
         return len(expired)
 
     def start(self, interval: float | None = None) -> None:
-        interval = interval or max(0.05, min(1.0, self.ttl_seconds / 4))
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                await self.sweep()
-
-        self._sweeper = asyncio.get_running_loop().create_task(loop(), name="waiting-sweeper")
+        self._sweeper = start_sweeper(self.sweep, self.ttl_seconds, interval)
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-            self._sweeper = None
+        await stop_sweeper(self._sweeper)
+        self._sweeper = None
+
+
+def start_sweeper(
+    sweep: Callable[[], Awaitable[int]], ttl_seconds: float, interval: float | None = None
+) -> asyncio.Task:
+    """Expire waiting orders every ``interval`` (default: a quarter of the TTL, 50 ms to 1 s)."""
+    interval = interval or max(0.05, min(1.0, ttl_seconds / 4))
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await sweep()
+            except (RedisError, OSError) as exc:
+                log.error("waiting-store sweep skipped, Redis unavailable: %s", exc)
+
+    return asyncio.get_running_loop().create_task(loop(), name="waiting-sweeper")
+
+
+async def stop_sweeper(task: asyncio.Task | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -17,13 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from tornado_engine.frames import dumps
 from tornado_engine.keys import Keys
 from tornado_engine.orders import Order
 from tornado_engine.store import live_message
-from tornado_engine.waiting import CreateOrder
+from tornado_engine.waiting import CreateOrder, start_sweeper, stop_sweeper
 
 log = logging.getLogger(__name__)
 
@@ -144,20 +143,8 @@ class RedisWaitingStore:
         return expired
 
     def start(self, interval: float | None = None) -> None:
-        interval = interval or max(0.05, min(1.0, self.ttl_seconds / 4))
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    await self.sweep()
-                except (RedisError, OSError) as exc:
-                    log.error("waiting-store sweep skipped, Redis unavailable: %s", exc)
-
-        self._sweeper = asyncio.get_running_loop().create_task(loop(), name="waiting-sweeper")
+        self._sweeper = start_sweeper(self.sweep, self.ttl_seconds, interval)
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-            self._sweeper = None
+        await stop_sweeper(self._sweeper)
+        self._sweeper = None
