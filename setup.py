@@ -7,7 +7,7 @@ group a third-party plugin uses.
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="tornado-engine",
@@ -16,9 +16,13 @@ setup(
     long_description=Path("README.rst").read_text(encoding="utf-8"),
     long_description_content_type="text/x-rst",
     python_requires=">=3.10",
-    packages=["tornado_engine", "tornado_engine_mock_raydium", "tornado_engine_mock_meteora"],
+    packages=[
+        *find_packages(include=["tornado_engine", "tornado_engine.*"]),
+        "tornado_engine_mock_raydium",
+        "tornado_engine_mock_meteora",
+    ],
     # The live page's files ship with the package, so a non-editable install serves them.
-    package_data={"tornado_engine": ["static/*"]},
+    package_data={"tornado_engine.web": ["static/*"]},
     package_dir={
         "tornado_engine": "tornado_engine",
         "tornado_engine_mock_raydium": "plugins/mock_raydium",

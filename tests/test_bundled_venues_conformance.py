@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tornado_engine.plugin_host import PluginHost
 from tornado_engine.testing import VenueConformance, venue_settings
+from tornado_engine.venues.host import PluginHost
 
 
 def make(kind: str, latency_scale: float = 0.0, **options):

@@ -11,9 +11,9 @@ import pytest
 BROKEN_VENUES = """
 import asyncio, itertools, uuid
 import pytest
-from tornado_engine.simulation import SimulatedVenue
+from tornado_engine.simulation.venue import SimulatedVenue
 from tornado_engine.testing import VenueConformance, venue_settings
-from tornado_engine.venue import SwapResult
+from tornado_engine.venues.api import SwapResult
 
 counter = itertools.count()
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tornado_engine import Quote, QuoteRequest, SwapRequest, SwapResult, Venue, VenueSettings, hookimpl
-from tornado_engine.statuses import TERMINAL_VALUES
+from tornado_engine.orders.statuses import TERMINAL_VALUES
 
 TOKENS = {"SOL": {"reference_price": 150}, "USDC": {"reference_price": 1}}
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from tornado_engine.routes import best_split
+from tornado_engine.execution.routing import best_split
 
 TOKENS = {
     "SOL": {"reference_price": 150, "decimals": 9},
@@ -94,7 +94,7 @@ async def test_large_order_is_split_and_beats_every_single_venue(client, engine)
     confirmed = frames["confirmed"]
     assert len(confirmed["fills"]) == 2 and confirmed["amountOut"] >= int(routing["minAmountOut"]) / 10**6
     # Brute force over the same 10 % grid, with the venues' own quotes.
-    from tornado_engine.venue import QuoteRequest
+    from tornado_engine.venues.api import QuoteRequest
 
     best = 0.0
     fresh = engine.plugins.build_venues(engine.config)

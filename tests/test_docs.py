@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tornado_engine import hookspecs, venue
+from tornado_engine.venues import api as venue
+from tornado_engine.venues import hookspecs
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "plugins.rst"
 

@@ -23,7 +23,7 @@ from tornado_engine import (
     VenueSettings,
     hookimpl,
 )
-from tornado_engine.statuses import TERMINAL_VALUES
+from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.testing import EngineClient
 
 TOKENS = {"SOL": {"reference_price": 150}, "USDC": {"reference_price": 1}}

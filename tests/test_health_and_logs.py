@@ -10,8 +10,8 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClient, HTTPRequest
 
 from tornado_engine.config import ConfigError, load_config
-from tornado_engine.logs import JsonFormatter
-from tornado_engine.redis_conn import connect
+from tornado_engine.observability.logs import JsonFormatter
+from tornado_engine.storage.connection import connect
 
 
 async def get(base_url: str, path: str) -> tuple[int, dict]:

@@ -9,7 +9,7 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_spec
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from tornado_engine.openapi import document
+from tornado_engine.web.openapi import document
 
 # URL-table patterns and the OpenAPI paths they serve; page files are not API.
 PATTERN_PATHS = {r"/api/orders/([^/]+)$": "/api/orders/{orderId}"}

@@ -10,8 +10,8 @@ from tornado_engine_mock_raydium import RaydiumLikeVenue
 from tornado_engine import hookimpl
 from tornado_engine.config import ConfigError, load_config
 from tornado_engine.engine import Engine
-from tornado_engine.plugin_host import PluginHost
 from tornado_engine.testing import write_config
+from tornado_engine.venues.host import PluginHost
 
 
 class RaisesInRegister:

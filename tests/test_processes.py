@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from tornado_engine.statuses import TERMINAL_VALUES
+from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.testing import EngineClient
 
 ORDERS = 20

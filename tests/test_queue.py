@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tornado_engine.keys import Keys
-from tornado_engine.queue import OrderQueue, QueueEntry
-from tornado_engine.redis_conn import connect
+from tornado_engine.storage.connection import connect
+from tornado_engine.storage.keys import Keys
+from tornado_engine.storage.queue import OrderQueue, QueueEntry
 
 SYSTEM_REDIS = "/usr/bin/redis-server"
 

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from tornado_engine.statuses import TERMINAL_VALUES
+from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.testing import EngineClient, RedisServer
 
 from .test_processes import assert_one_clean_stream, ledger_entries, venues

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from tornado.httpclient import HTTPClient, HTTPRequest
 
-from tornado_engine.reload import reload_venues
+from tornado_engine.venues.reload import reload_venues
 
 TOKENS = {"SOL": {"reference_price": 150}, "USDC": {"reference_price": 1}}
 

@@ -8,9 +8,8 @@ import math
 import pytest
 
 from tornado_engine.config import load_config
-from tornado_engine.plugin_host import build_venues, plugin_manager
-from tornado_engine.router import QuoteOutcome, best_quote, gather_quotes
-from tornado_engine.venue import (
+from tornado_engine.execution.quoting import QuoteOutcome, best_quote, gather_quotes
+from tornado_engine.venues.api import (
     FinalVenueError,
     Quote,
     QuoteRequest,
@@ -19,6 +18,7 @@ from tornado_engine.venue import (
     SwapResult,
     Venue,
 )
+from tornado_engine.venues.host import build_venues, plugin_manager
 
 ORDER_ID = "6f1c1f63-4f0c-4c55-9a3e-0d7a4a0f5d11"
 TIMEOUT_S = 0.5

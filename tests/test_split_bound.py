@@ -8,7 +8,7 @@ import pytest
 
 from tornado_engine.config import load_config
 from tornado_engine.engine import Engine
-from tornado_engine.routes import RoutePlanner
+from tornado_engine.execution.routing import RoutePlanner
 
 from .test_dex_orders import VENUES
 

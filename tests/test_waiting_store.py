@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tornado_engine.orders import Order
-from tornado_engine.waiting import WaitingStore
+from tornado_engine.orders.order import Order
+from tornado_engine.waiting.in_memory import WaitingStore
 
 
 class FakeClock:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tornado_engine.statuses import TERMINAL_VALUES
+from tornado_engine.orders.statuses import TERMINAL_VALUES
 
 HAPPY_PATH = ["pending", "routing", "building", "submitted", "confirmed"]
 

@@ -1,7 +1,6 @@
 """tornado-engine: order execution for crypto swaps over Tornado, Redis and pluggy venues."""
 
-from tornado_engine.hookspecs import hookimpl
-from tornado_engine.venue import (
+from tornado_engine.venues.api import (
     FinalVenueError,
     Quote,
     QuoteRequest,
@@ -12,6 +11,7 @@ from tornado_engine.venue import (
     VenueError,
     VenueSettings,
 )
+from tornado_engine.venues.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 

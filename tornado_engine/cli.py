@@ -17,11 +17,11 @@ import tornado.netutil
 
 from tornado_engine.config import ConfigError, load_config
 from tornado_engine.engine import ROLES, Engine
-from tornado_engine.logs import LIFECYCLE, configure_logging
-from tornado_engine.plugin_host import PluginHost
-from tornado_engine.reload import reload_venues
-from tornado_engine.venues_report import render_text, unavailable
-from tornado_engine.ws import OrderSocketHandler
+from tornado_engine.observability.logs import LIFECYCLE, configure_logging
+from tornado_engine.venues.host import PluginHost
+from tornado_engine.venues.reload import reload_venues
+from tornado_engine.venues.report import render_text, unavailable
+from tornado_engine.web.socket import OrderSocketHandler
 
 log = logging.getLogger("tornado_engine")
 lifecycle = logging.getLogger(LIFECYCLE)

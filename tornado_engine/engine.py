@@ -15,23 +15,23 @@ import pluggy
 import redis.asyncio as aioredis
 import tornado.web
 
-from tornado_engine.batching import CommandBatcher
 from tornado_engine.config import EngineConfig
-from tornado_engine.frames import order_frame
-from tornado_engine.keys import Keys
-from tornado_engine.metrics import EngineMetrics
-from tornado_engine.orders import Order, OrderRules
-from tornado_engine.pipeline import OrderExecutor
-from tornado_engine.plugin_host import PluginHost
-from tornado_engine.queue import OrderQueue
-from tornado_engine.redis_conn import EmbeddedRedis, connect
-from tornado_engine.statuses import Status
-from tornado_engine.store import OrderStore
-from tornado_engine.updates import UpdateHub
-from tornado_engine.venue import Venue
-from tornado_engine.waiting import WaitingStore
-from tornado_engine.waiting_redis import RedisWaitingStore
-from tornado_engine.worker import Worker
+from tornado_engine.execution.executor import OrderExecutor
+from tornado_engine.execution.worker import Worker
+from tornado_engine.observability.metrics import EngineMetrics
+from tornado_engine.orders.frames import order_frame
+from tornado_engine.orders.order import Order, OrderRules
+from tornado_engine.orders.statuses import Status
+from tornado_engine.storage.batching import CommandBatcher
+from tornado_engine.storage.connection import EmbeddedRedis, connect
+from tornado_engine.storage.keys import Keys
+from tornado_engine.storage.queue import OrderQueue
+from tornado_engine.storage.store import OrderStore
+from tornado_engine.storage.updates import UpdateHub
+from tornado_engine.venues.api import Venue
+from tornado_engine.venues.host import PluginHost
+from tornado_engine.waiting.in_memory import WaitingStore
+from tornado_engine.waiting.in_redis import RedisWaitingStore
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,6 @@ class Engine:
         )
 
     def make_app(self, **settings) -> tornado.web.Application:
-        from tornado_engine.app import make_app
+        from tornado_engine.web.app import make_app
 
         return make_app(self, **settings)

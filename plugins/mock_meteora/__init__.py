@@ -6,7 +6,7 @@ hook implementation, listed under the ``tornado_engine`` entry-point group.
 """
 
 from tornado_engine import hookimpl
-from tornado_engine.simulation import SimulatedVenue, SimulationOptions
+from tornado_engine.simulation.venue import SimulatedVenue, SimulationOptions
 
 
 class MeteoraLikeVenue(SimulatedVenue):

@@ -1,0 +1,1 @@
+"""Executing orders: the queue worker, the executor (stages, retries), quoting and routing."""

@@ -1,0 +1,508 @@
+"""Executing one order: routing, building, submission, confirmation, retries.
+
+Every stage is an event recorded in Redis through an :class:`Emitter`; the
+worker never talks to a socket. A failure is retried only when it is
+retryable and attempts remain, with exponential backoff, and the client sees
+each decision as a ``retrying`` or ``failed`` frame that says why. A swap
+whose fate is unclear (a timeout, a worker that died after submitting) is
+looked up at the venue by its idempotency key before anything is resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from tornado_engine.config import EngineConfig, WorkerConfig
+from tornado_engine.execution.quoting import QuoteOutcome
+from tornado_engine.execution.routing import Route, RoutePlanner
+from tornado_engine.orders.amounts import to_decimal, to_units
+from tornado_engine.orders.frames import dumps, order_frame
+from tornado_engine.orders.order import Order, iso
+from tornado_engine.orders.statuses import Status
+from tornado_engine.storage.store import OrderStore
+from tornado_engine.timeouts import within
+from tornado_engine.venues.api import Quote, SwapRequest, SwapResult, Venue, VenueError
+
+log = logging.getLogger(__name__)
+
+
+class OwnershipLost(Exception):
+    """Another worker recorded this order's next event first: stop, it owns the order now."""
+
+
+class StageError(Exception):
+    """An attempt failed. ``ambiguous``: a swap call ended without saying whether it executed."""
+
+    def __init__(self, message: str, retryable: bool, ambiguous: bool = False, **fields: Any) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.ambiguous = ambiguous
+        self.fields = fields
+
+
+class Emitter:
+    """Numbers and records an order's events; seq continues from what Redis holds."""
+
+    observer: Callable[[Status], None] | None = None  # metrics: told of every recorded event
+
+    def __init__(self, store: OrderStore, order_id: str, last_seq: int) -> None:
+        self.store = store
+        self.order_id = order_id
+        self.seq = last_seq
+
+    async def emit(self, status: Status, state: dict[str, str] | None = None, **fields: Any) -> None:
+        """Record the next frame; ``state`` goes to the order hash in the same step."""
+        frame = order_frame(self.order_id, status, self.seq + 1, **fields)
+        if not await self.store.append(self.order_id, frame, state):
+            raise OwnershipLost(f"seq {self.seq + 1} of orderId={self.order_id} was already recorded")
+        self.seq += 1
+        log.info("event orderId=%s status=%s seq=%s", self.order_id, status, self.seq)
+        if self.observer is not None:
+            self.observer(status)
+
+
+def backoff_ms(config: WorkerConfig, attempt: int) -> float:
+    """Delay before attempt ``attempt + 1``: base, 2x base, 4x base ... capped."""
+    return min(config.backoff_base_ms * 2 ** (attempt - 1), config.backoff_max_ms)
+
+
+async def _call_venue(venue: Venue, stage: str, call: Awaitable[Any], timeout_s: float) -> Any:
+    """Run one venue call under a timeout and classify whatever goes wrong."""
+    try:
+        return await within(timeout_s, call)
+    except asyncio.TimeoutError:
+        raise StageError(
+            f"{venue.name} did not answer {stage} within {timeout_s * 1000:g} ms", True, ambiguous=True
+        ) from None
+    except VenueError as exc:
+        raise StageError(f"{venue.name}: {exc}", exc.retryable) from exc
+    except Exception as exc:
+        log.exception("venue %s raised during %s", venue.name, stage)
+        raise StageError(
+            f"{venue.name}: internal error in venue plugin ({type(exc).__name__})", True, ambiguous=True
+        ) from exc
+
+
+class OrderExecutor:
+    # Metrics hooks, set by the engine: a per-order event observer, and every routing's quotes.
+    observe_order: Callable[[], Callable[[Status], None]] | None = None
+    observe_quotes: Callable[[list[QuoteOutcome]], None] | None = None
+
+    def __init__(
+        self,
+        venues: Callable[[], Mapping[str, Venue]],
+        config: WorkerConfig,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        settings: EngineConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.venues = venues
+        self.config = config
+        self.sleep = sleep
+        # How a waiting order idles between checks; the worker replaces it with
+        # one that frees the order's slot meanwhile (see Worker.park).
+        self.park: Callable[[float], Awaitable[None]] = sleep
+        self.clock = clock
+        settings = settings or EngineConfig()
+        self.orders = settings.orders
+        self.routing = settings.routing
+        self.decimals = settings.venues.decimals
+        self.planner = RoutePlanner(self.routing, self.decimals, config.quote_timeout_ms / 1000)
+
+    async def execute(self, order: Order, emitter: Emitter, state: Mapping[str, str] | None = None) -> Status:
+        """Drive ``order`` to a terminal status and return it.
+
+        ``state`` is the order hash. When a worker takes over an order another
+        worker left unfinished, execution resumes where the hash says it
+        stopped, and a swap already submitted is looked up, never resent blindly.
+        """
+        state = state or {}
+        if self.observe_order is not None:
+            emitter.observer = self.observe_order()
+        attempt = max(1, int(state.get("attempt") or 1))
+        status = state.get("status")
+        resume_submitted = status == Status.SUBMITTED.value and "swap" in state
+        if status == Status.RETRYING.value:
+            attempt += 1
+        waits = status in (None, Status.PENDING.value, Status.WAITING.value)
+        if order.order_type != "market" and waits and not await self._wait(order, emitter):
+            return Status.EXPIRED
+        while True:
+            try:
+                if resume_submitted:
+                    resume_submitted = False
+                    await self._finish_submitted(order, emitter, json.loads(state["swap"]))
+                else:
+                    await self._attempt(order, emitter, attempt)
+                return Status.CONFIRMED
+            except StageError as exc:
+                log.warning("attempt %s of orderId=%s failed: %s", attempt, order.order_id, exc)
+                if exc.retryable and attempt < self.config.max_attempts:
+                    delay = backoff_ms(self.config, attempt)
+                    await emitter.emit(
+                        Status.RETRYING,
+                        state={"attempt": str(attempt)},
+                        attempt=attempt,
+                        nextAttemptInMs=round(delay),
+                        error=str(exc),
+                        **exc.fields,
+                    )
+                    await self.sleep(delay / 1000)
+                    attempt += 1
+                    continue
+                reason = str(exc) if not exc.retryable else f"{exc} (after {attempt} attempts)"
+                await emitter.emit(Status.FAILED, error=reason, attempts=attempt, **exc.fields)
+                return Status.FAILED
+
+    async def _wait(self, order: Order, emitter: Emitter) -> bool:
+        """Hold a limit or sniper order until its condition holds (True) or it expires (False).
+
+        Streams a ``waiting`` frame every ``orders.waiting_interval_ms`` with the
+        current best price. Bounded by the order's expiry (at most
+        ``orders.max_wait_seconds``); a worker that takes the order over waits on
+        from the expiry recorded in the order.
+        """
+        interval = self.orders.waiting_interval_ms / 1000
+        expires_at = order.expires_at or self.clock()
+        while True:
+            route = await self._plan(order)
+            reached, fields = self._condition(order, route)
+            if reached:
+                return True
+            now = self.clock()
+            fields["expiresAt"] = iso(expires_at)
+            if now >= expires_at:
+                what = "price" if order.order_type == "limit" else "pool"
+                await emitter.emit(
+                    Status.EXPIRED,
+                    error=f"the {order.order_type} order expired before its {what} condition was met; "
+                    "nothing was traded",
+                    **fields,
+                )
+                return False
+            await emitter.emit(Status.WAITING, **fields)
+            await self.park(max(0.0, min(interval, expires_at - now)))
+
+    def _condition(self, order: Order, route: Route) -> tuple[bool, dict[str, Any]]:
+        """Whether a waiting order may execute now, and what its ``waiting`` frame says."""
+        direct = [o.quote for o in route.quotes if o.quote is not None]
+        best = route.best
+        price = route.amount_out / order.amount if route.legs else None
+        fields: dict[str, Any] = {"orderType": order.order_type, "currentPrice": price}
+        if best is not None:
+            fields["bestDex"] = best.venue
+        if order.order_type == "limit":
+            fields["limitPrice"] = order.limit_price
+            reached = price is not None and order.limit_price is not None and price >= order.limit_price
+            return reached, fields
+        known = [q.liquidity for q in direct if q.liquidity is not None]
+        liquidity = max(known) if known else None
+        least = order.min_liquidity or 0.0
+        fields.update(poolFound=bool(direct), liquidity=liquidity, minLiquidity=least)
+        enough = least <= 0 or (liquidity is not None and liquidity >= least)
+        return bool(direct) and enough, fields
+
+    async def _plan(self, order: Order) -> Route:
+        units = order.amount_units or to_units(order.amount, self.decimals.get(order.from_token, 9))
+        route = await self.planner.plan(
+            self.venues().values(), order.order_id, order.from_token, order.to_token, order.amount, units
+        )
+        if self.observe_quotes is not None:
+            self.observe_quotes(list(route.quotes))
+        return route
+
+    def _min_out(self, order: Order, out_units: int, share: int = 100) -> int:
+        """The least a route (or a ``share`` percent leg of it) may pay: slippage, and a limit price."""
+        least = out_units * (10_000 - order.slippage_bps) // 10_000
+        if order.limit_price is not None:
+            decimals = self.decimals.get(order.to_token, 9)
+            limit = to_decimal(order.amount) * to_decimal(order.limit_price) * share / 100
+            least = max(least, math.ceil(limit.scaleb(decimals)))
+        return least
+
+    def _legs(self, order: Order, route: Route, attempt: int) -> list[dict[str, Any]]:
+        """The swaps a route makes, as recorded in the order hash before any is sent."""
+        legs = []
+        last = len(route.legs) - 1
+        for i, leg in enumerate(route.legs):
+            key = f"{order.order_id}:{attempt}" if last == 0 else f"{order.order_id}:{attempt}:{i + 1}"
+            out_units = leg.out_units(self.decimals)
+            if route.kind == "multi-hop":
+                least = (
+                    self._min_out(order, route.out_units(self.decimals))
+                    if i == last
+                    else out_units * (10_000 - order.slippage_bps) // 10_000
+                )
+            else:
+                least = self._min_out(order, out_units, leg.percent)
+            legs.append(
+                {
+                    "dex": leg.venue,
+                    "key": key,
+                    "fromToken": leg.from_token,
+                    "toToken": leg.to_token,
+                    "amount": leg.amount,
+                    "amountUnits": leg.amount_units,
+                    "minAmountOut": least,
+                    "quote": leg.quote.as_frame(),
+                }
+            )
+        return legs
+
+    async def _attempt(self, order: Order, emitter: Emitter, attempt: int) -> None:
+        venues = self.venues()
+        ttl_s = self.routing.quote_ttl_ms / 1000
+        for requote in range(self.routing.max_requotes + 1):
+            route = await self._plan(order)
+            quotes = [o.as_frame() for o in route.quotes]
+            if not route.legs:
+                detail = (
+                    "; ".join(f"{o.venue}: {o.error}" for o in route.quotes) or "no venue trades this pair"
+                )
+                raise StageError(f"no venue returned a quote ({detail})", True, quotes=quotes)
+            out_units = route.out_units(self.decimals)
+            least = self._min_out(order, out_units)
+            expires = route.expires_at(ttl_s)
+            best = route.best
+            fields: dict[str, Any] = {
+                "bestDex": best.venue if best else route.main.venue,
+                "bestPrice": best.price if best else route.amount_out / order.amount,
+                "quotes": quotes,
+                "attempt": attempt,
+                "routeType": route.kind,
+                "routePlan": [leg.as_frame(self.decimals) for leg in route.legs],
+                "amountOut": route.amount_out,
+                "outAmount": str(out_units),
+                "minAmountOut": str(least),
+                "slippageBps": order.slippage_bps,
+                "quoteExpiresAt": iso(expires),
+            }
+            impact = route.price_impact_pct()
+            if impact is not None:
+                fields["priceImpactPct"] = impact
+            if requote:
+                fields["requote"] = requote
+            if out_units < least:  # a limit order whose price slipped away after it triggered
+                raise StageError(
+                    f"the best route pays {route.amount_out:g} {order.to_token}, below the limit of "
+                    f"{order.limit_price:g} per {order.from_token}",
+                    True,
+                    quotes=quotes,
+                )
+            await emitter.emit(Status.ROUTING, **fields)
+            legs = self._legs(order, route, attempt)
+            await emitter.emit(
+                Status.BUILDING, state={"attempt": str(attempt)}, dex=route.main.venue, attempt=attempt
+            )
+            for leg, planned in zip(legs, route.legs, strict=True):
+                venue = venues[leg["dex"]]
+                swap = self._swap_request(order, leg, planned.quote)
+                await _call_venue(venue, "building", venue.build(swap), self.config.swap_timeout_ms / 1000)
+            if self.clock() < expires:
+                break
+            log.info("orderId=%s: the quote expired before submission; re-quoting", order.order_id)
+        else:
+            raise StageError("the quotes kept expiring before submission", True)
+        main = route.main
+        submission: dict[str, Any] = {"kind": route.kind, "legs": legs}
+        if len(legs) == 1:  # the format takeovers of older versions read
+            submission.update(dex=main.venue, key=legs[0]["key"], quote=legs[0]["quote"])
+        await emitter.emit(
+            Status.SUBMITTED,
+            state={"attempt": str(attempt), "swap": dumps(submission)},
+            dex=main.venue,
+            attempt=attempt,
+        )
+        await self._run_legs(order, emitter, submission, resume=False)
+
+    def _swap_request(self, order: Order, leg: Mapping[str, Any], quote: Quote) -> SwapRequest:
+        return SwapRequest(
+            order_id=order.order_id,
+            idempotency_key=leg["key"],
+            from_token=leg["fromToken"],
+            to_token=leg["toToken"],
+            amount=leg["amount"],
+            quote=quote,
+            amount_units=leg["amountUnits"],
+            min_amount_out=leg["minAmountOut"],
+        )
+
+    async def _finish_submitted(self, order: Order, emitter: Emitter, submission: dict[str, Any]) -> None:
+        """Take over swaps a dead worker submitted: ask the venue about each before anything else."""
+        if "legs" not in submission:  # recorded by an older version: one leg, the order's own amount
+            submission = {
+                "kind": "direct",
+                "legs": [
+                    {
+                        "dex": submission["dex"],
+                        "key": submission["key"],
+                        "fromToken": order.from_token,
+                        "toToken": order.to_token,
+                        "amount": order.amount,
+                        "amountUnits": order.amount_units or None,
+                        "minAmountOut": None,
+                        "quote": submission["quote"],
+                    }
+                ],
+            }
+        await self._run_legs(order, emitter, submission, resume=True)
+
+    async def _run_legs(
+        self, order: Order, emitter: Emitter, submission: dict[str, Any], resume: bool
+    ) -> None:
+        """Send each leg in turn (a hop's input is what the hop before it paid), then confirm."""
+        done: list[tuple[Venue, dict[str, Any], SwapResult]] = []
+        for i, leg in enumerate(submission["legs"]):
+            venue = self.venues().get(leg["dex"])
+            if venue is None:
+                raise StageError(
+                    f"venue {leg['dex']} is no longer configured; "
+                    f"the outcome of the submitted swap {leg['key']} is unknown",
+                    False,
+                )
+            leg = dict(leg)
+            if submission["kind"] == "multi-hop" and done:
+                previous = done[-1][2]
+                leg["amount"] = previous.amount_out
+                leg["amountUnits"] = previous.out_amount
+            quote = leg["quote"]
+            swap = self._swap_request(
+                order, leg, Quote(venue.name, quote["price"], quote["fee"], quote["amountOut"])
+            )
+            try:
+                result = await self._lookup(venue, swap.idempotency_key) if resume else None
+                if result is not None:
+                    log.warning(
+                        "orderId=%s: swap %s had executed before the takeover",
+                        order.order_id,
+                        swap.idempotency_key,
+                    )
+                else:
+                    if resume:
+                        log.warning(
+                            "orderId=%s: swap %s never reached %s; resubmitting it",
+                            order.order_id,
+                            swap.idempotency_key,
+                            venue.name,
+                        )
+                    result = await self._swap(venue, swap)
+            except StageError as exc:
+                if not done:
+                    raise
+                filled = [self._fill(v, lg, r) for v, lg, r in done]
+                raise StageError(
+                    f"{exc}; leg {i + 1} of {len(submission['legs'])} failed after "
+                    f"{len(done)} executed (partially filled)",
+                    False,
+                    fills=filled,
+                ) from exc
+            done.append((venue, leg, result))
+        await self._confirm(order, submission["kind"], done, emitter)
+
+    @staticmethod
+    def _fill(venue: Venue, leg: Mapping[str, Any], result: SwapResult) -> dict[str, Any]:
+        fill = {
+            "dex": venue.name,
+            "txHash": result.tx_hash,
+            "fromToken": leg["fromToken"],
+            "toToken": leg["toToken"],
+            "amountIn": leg["amount"],
+            "amountOut": result.amount_out,
+            "executionPrice": result.execution_price,
+        }
+        if result.out_amount is not None:
+            fill["outAmount"] = str(result.out_amount)
+        return fill
+
+    async def _lookup(self, venue: Venue, key: str) -> SwapResult | None:
+        """The venue's word on swap ``key``; a venue that cannot tell fails the order."""
+        try:
+            result = await within(self.config.swap_timeout_ms / 1000, venue.status(key))
+        except NotImplementedError:
+            raise StageError(
+                f"{venue.name} cannot report a swap's status; the outcome of swap {key} is unknown",
+                False,
+            ) from None
+        except VenueError as exc:  # the swap itself failed: nothing executed
+            raise StageError(f"{venue.name}: {exc}", exc.retryable) from exc
+        except Exception as exc:  # no answer: we must not guess
+            log.exception("venue %s: status lookup of swap %s failed", venue.name, key)
+            raise StageError(
+                f"{venue.name} could not report the status of swap {key} "
+                f"({type(exc).__name__}); its outcome is unknown",
+                False,
+            ) from exc
+        if result is not None and not isinstance(result, SwapResult):
+            raise StageError(f"{venue.name}: status lookup returned {type(result).__name__}", False)
+        return result
+
+    async def _swap(self, venue: Venue, swap: SwapRequest) -> SwapResult:
+        try:
+            result = await _call_venue(
+                venue, "the swap", venue.swap(swap), self.config.swap_timeout_ms / 1000
+            )
+        except StageError as exc:
+            if not exc.ambiguous:
+                raise
+            # A timeout or a crash inside the plugin: did the swap execute anyway?
+            result = await self._lookup(venue, swap.idempotency_key)
+            if result is None:
+                raise
+        if not isinstance(result, SwapResult):
+            raise StageError(
+                f"{venue.name}: venue plugin returned {type(result).__name__}, not a SwapResult", False
+            )
+        return result
+
+    async def _confirm(
+        self,
+        order: Order,
+        kind: str,
+        done: list[tuple[Venue, dict[str, Any], SwapResult]],
+        emitter: Emitter,
+    ) -> None:
+        if len(done) == 1:
+            venue, _, result = done[0]
+            fields: dict[str, Any] = {}
+            if result.out_amount is not None:
+                fields["outAmount"] = str(result.out_amount)
+            await emitter.emit(
+                Status.CONFIRMED,
+                dex=venue.name,
+                txHash=result.tx_hash,
+                executionPrice=result.execution_price,
+                amountOut=result.amount_out,
+                **fields,
+            )
+            return
+        fills = [self._fill(v, leg, r) for v, leg, r in done]
+        if kind == "multi-hop":
+            main = done[0]
+            price = math.prod(r.execution_price for _, _, r in done)
+            amount_out = done[-1][2].amount_out
+            units = done[-1][2].out_amount
+        else:
+            main = max(done, key=lambda d: d[1]["amount"])
+            price = sum(r.execution_price * leg["amount"] for _, leg, r in done) / sum(
+                leg["amount"] for _, leg, _ in done
+            )
+            amount_out = sum(r.amount_out for _, _, r in done)
+            outs = [r.out_amount for _, _, r in done]
+            units = None if None in outs else sum(outs)  # type: ignore[arg-type]
+        fields = {"outAmount": str(units)} if units is not None else {}
+        await emitter.emit(
+            Status.CONFIRMED,
+            dex=main[0].name,
+            txHash=main[2].tx_hash,
+            executionPrice=price,
+            amountOut=amount_out,
+            routeType=kind,
+            fills=fills,
+            **fields,
+        )

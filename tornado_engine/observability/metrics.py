@@ -1,0 +1,146 @@
+"""Prometheus metrics for one engine: what ``GET /metrics`` serves.
+
+Each :class:`Engine` owns a :class:`CollectorRegistry`, so several engines in
+one process (tests, an api and a worker side by side) never share counters.
+Counts are per process: Prometheus sums them across processes. The pipeline
+and router call two small hooks (:meth:`order_observer`,
+:meth:`observe_quotes`); everything read from Redis is read at scrape time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+
+from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
+
+if TYPE_CHECKING:
+    from tornado_engine.engine import Engine
+    from tornado_engine.execution.quoting import QuoteOutcome
+
+log = logging.getLogger(__name__)
+
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+QUOTE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5)
+
+
+class _LiveCollector(Collector):
+    """Values the engine already keeps, read when scraped."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        sockets = sum(len(s) for s in self.engine.sockets.values())
+        yield GaugeMetricFamily(
+            "tornado_engine_websockets_open", "Order WebSockets open in this process", value=sockets
+        )
+        yield CounterMetricFamily(
+            "tornado_engine_undelivered_updates",
+            "Order updates no open socket of this process could take (the client may fetch them later)",
+            value=self.engine.undelivered,
+        )
+
+
+class EngineMetrics:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.orders = Counter(
+            "tornado_engine_orders",
+            "Orders that reached a terminal status in this process",
+            ["status"],
+            registry=r,
+        )
+        self.stage_seconds = Histogram(
+            "tornado_engine_stage_seconds",
+            "Time an order took to reach a status from its previous event (from dequeue for the first)",
+            ["status"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+        self.quote_seconds = Histogram(
+            "tornado_engine_venue_quote_seconds",
+            "Time a venue took to answer a quote request (or to time out)",
+            ["venue"],
+            buckets=QUOTE_BUCKETS,
+            registry=r,
+        )
+        self.quote_errors = Counter(
+            "tornado_engine_venue_quote_errors",
+            "Quote requests a venue failed or timed out",
+            ["venue"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "tornado_engine_queue_depth", "Orders in the Redis queue, waiting or being executed", registry=r
+        )
+        self.queue_oldest = Gauge(
+            "tornado_engine_queue_oldest_age_seconds",
+            "Age of the oldest order in the Redis queue",
+            registry=r,
+        )
+        self.waiting = Gauge(
+            "tornado_engine_waiting_orders",
+            "Orders waiting for their client to open the WebSocket",
+            registry=r,
+        )
+        r.register(_LiveCollector(engine))
+        for status in sorted(TERMINAL_VALUES):
+            self.orders.labels(status)  # every terminal status shows, at 0 until it happens
+
+    def order_observer(self) -> Callable[[Status], None]:
+        """A callback for one order's execution: times each event since the previous one."""
+        last = time.monotonic()
+
+        def observe(status: Status) -> None:
+            nonlocal last
+            now = time.monotonic()
+            value = getattr(status, "value", status)
+            self.stage_seconds.labels(value).observe(now - last)
+            last = now
+            if value in TERMINAL_VALUES:
+                self.orders.labels(value).inc()
+
+        return observe
+
+    def observe_quotes(self, outcomes: Iterable[QuoteOutcome]) -> None:
+        for outcome in outcomes:
+            self.quote_seconds.labels(outcome.venue).observe(outcome.seconds)
+            if outcome.quote is None:
+                self.quote_errors.labels(outcome.venue).inc()
+
+    async def refresh(self) -> None:
+        """Read the queue and the waiting store (one Redis round trip for the queue)."""
+        engine = self.engine
+        if engine.redis is None or engine.queue is None:
+            return
+        try:
+            async with engine.redis.pipeline(transaction=False) as pipe:
+                pipe.xlen(engine.queue.name)
+                pipe.xrange(engine.queue.name, count=1)
+                pipe.time()
+                depth, oldest, (seconds, micros) = await pipe.execute()
+            self.queue_depth.set(depth)
+            if oldest:
+                entry_id = oldest[0][0]
+                entry_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                age = seconds + micros / 1e6 - int(entry_id.split("-")[0]) / 1000
+                self.queue_oldest.set(max(0.0, age))
+            else:
+                self.queue_oldest.set(0)
+            if engine.serves_api:
+                self.waiting.set(await engine.waiting.count())
+        except RedisError as exc:
+            log.warning("metrics: could not read the queue from Redis: %s", exc)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Simulated DEX venues: pools, pool math, latencies and failures."""

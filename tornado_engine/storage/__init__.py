@@ -1,0 +1,1 @@
+"""Redis: connections, key names, the order store, the queue, live updates, batching."""

@@ -1,0 +1,132 @@
+"""The durable order queue: a Redis stream read by a consumer group.
+
+The blocking read runs on its own connection so it never holds up the
+producer's commands. An entry is acknowledged (and deleted) only when its
+order reached a terminal status; an entry left pending by a worker that died
+is claimed by another after the visibility timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from tornado_engine.storage.batching import CommandBatcher
+from tornado_engine.storage.keys import Keys
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """``order`` is the order as submitted; ``fresh`` entries are delivered for the
+    first time, so the order is known to be at seq 1, ``pending``."""
+
+    entry_id: str
+    order_id: str
+    order: str | None = field(default=None, compare=False)
+    fresh: bool = field(default=False, compare=False)
+
+
+def _entries(raw: list, fresh: bool = False) -> list[QueueEntry]:
+    return [
+        QueueEntry(entry_id, fields.get("orderId", ""), fields.get("order"), fresh)
+        for entry_id, fields in raw
+        if fields is not None  # XAUTOCLAIM reports deleted entries as None
+    ]
+
+
+class OrderQueue:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        blocking_redis: aioredis.Redis,
+        keys: Keys,
+        batcher: CommandBatcher | None = None,
+    ) -> None:
+        self.redis = redis
+        self.blocking_redis = blocking_redis
+        self.keys = keys
+        self.batcher = batcher
+
+    @property
+    def name(self) -> str:
+        return self.keys.queue
+
+    async def ensure_group(self) -> None:
+        try:
+            # From id 0: orders enqueued before any worker ever started are not lost.
+            await self.redis.xgroup_create(self.name, self.keys.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def enqueue(self, order_id: str) -> str:
+        return await self.redis.xadd(self.name, {"orderId": order_id})
+
+    async def read(self, consumer: str, count: int, block_ms: int) -> list[QueueEntry]:
+        reply = await self.blocking_redis.xreadgroup(
+            self.keys.group, consumer, {self.name: ">"}, count=count, block=block_ms
+        )
+        # RESP2 reply: [[stream, entries]], or None when the block timed out.
+        return [entry for _, raw in reply or () for entry in _entries(raw, fresh=True)]
+
+    async def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[QueueEntry]:
+        """Take over up to ``count`` entries another consumer has held longer than ``min_idle_ms``.
+
+        XAUTOCLAIM looks at only about ``count`` pending entries per call, so one
+        call would miss a dead worker's entry behind entries live workers hold:
+        follow the cursor through the whole pending list.
+        """
+        claimed: list[QueueEntry] = []
+        cursor = "0-0"
+        while len(claimed) < count:
+            reply = await self.redis.xautoclaim(
+                self.name,
+                self.keys.group,
+                consumer,
+                min_idle_time=min_idle_ms,
+                start_id=cursor,
+                count=count - len(claimed),
+            )
+            # Redis 6.2 replies [cursor, entries]; 7.x adds a list of deleted ids.
+            claimed += _entries(reply[1])
+            cursor = reply[0]
+            if cursor in ("0-0", b"0-0"):
+                break
+        return claimed
+
+    async def touch(self, consumer: str, entry_ids: list[str]) -> None:
+        """Reset the idle time of entries still being worked on (a heartbeat)."""
+        if entry_ids:
+            await self.redis.xclaim(
+                self.name, self.keys.group, consumer, min_idle_time=0, message_ids=entry_ids, justid=True
+            )
+
+    async def hand_back(self, consumer: str, entry_ids: list[str], visibility_timeout_s: float) -> None:
+        """Mark entries idle for a whole visibility timeout, so any worker claims them now."""
+        await self.redis.xclaim(
+            self.name,
+            self.keys.group,
+            consumer,
+            min_idle_time=0,
+            message_ids=entry_ids,
+            idle=int(visibility_timeout_s * 1000) + 1,
+            justid=True,
+        )
+
+    async def ack(self, entry_id: str) -> None:
+        """Done with an entry: acknowledge and delete it (batched with other orders' acks)."""
+        if self.batcher is None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xack(self.name, self.keys.group, entry_id)
+                pipe.xdel(self.name, entry_id)
+                await pipe.execute()
+            return
+        acked = self.batcher.call("XACK", self.name, self.keys.group, entry_id)
+        deleted = self.batcher.call("XDEL", self.name, entry_id)
+        await asyncio.gather(acked, deleted)
+
+    async def depth(self) -> int:
+        return await self.redis.xlen(self.name)

@@ -1,0 +1,1 @@
+"""The venue boundary: the adapter API, the hook specifications, the plugin host, reload."""

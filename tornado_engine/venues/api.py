@@ -1,0 +1,190 @@
+"""The venue adapter interface: what a plugin's venue object must provide.
+
+Adapters do their I/O in async methods; the engine wraps every call in a
+timeout, so an adapter never needs to guard against hanging itself, but it
+must classify its failures: a :class:`RetryableVenueError` may succeed on a
+later attempt (a timeout, an RPC error), a :class:`FinalVenueError` will not
+(insufficient liquidity, an unsupported pair). Any other exception is treated
+as retryable and logged as a plugin bug.
+"""
+
+from __future__ import annotations
+
+import abc
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tornado_engine.orders.amounts import DEFAULT_DECIMALS
+
+
+class VenueError(Exception):
+    """A venue could not quote or swap; ``retryable`` says whether to try again."""
+
+    retryable = True
+
+
+class RetryableVenueError(VenueError):
+    retryable = True
+
+
+class FinalVenueError(VenueError):
+    retryable = False
+
+
+class InsufficientLiquidityError(FinalVenueError):
+    """The pool cannot fill the amount; trying again will not help."""
+
+
+class SlippageError(FinalVenueError):
+    """The swap would have paid less than the order's ``min_amount_out``; nothing was traded."""
+
+
+@dataclass(frozen=True)
+class VenueSettings:
+    """What the engine hands a venue factory: the operator's config for one venue.
+
+    ``options`` holds every key of the venue's ``venues.yaml`` entry except the
+    ones the engine itself reads (``plugin``, ``enabled``, ``tokens``); the
+    factory validates them and raises ``ValueError`` naming the key on a bad one.
+    """
+
+    name: str
+    kind: str
+    tokens: frozenset[str]
+    options: Mapping[str, Any]
+    reference_prices: Mapping[str, float]
+    latency_scale: float = 1.0
+    seed: int | None = None
+    decimals: Mapping[str, int] = field(default_factory=dict)
+
+    def decimals_of(self, token: str) -> int:
+        """The token's decimals from ``venues.yaml`` (default 9, as SOL)."""
+        return self.decimals.get(token, DEFAULT_DECIMALS)
+
+    def random_for(self, *parts: object) -> random.Random:
+        """A generator for one decision: seeded from ``seed`` and ``parts`` when a
+        seed is set, so outcomes do not depend on how concurrent orders interleave."""
+        if self.seed is None:
+            return random.Random()
+        return random.Random(":".join(str(p) for p in (self.seed, self.name, *parts)))
+
+
+@dataclass(frozen=True)
+class QuoteRequest:
+    """``amount`` in token units; ``amount_units`` the same amount exactly, in base units."""
+
+    order_id: str
+    from_token: str
+    to_token: str
+    amount: float
+    amount_units: int | None = None
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A venue's offer: ``price`` is toToken per fromToken, ``fee`` a fraction of the input.
+
+    ``amount_out == amount * price * (1 - fee)``. The optional fields are what
+    a pool-backed venue knows besides (all default to None, so an adapter
+    written for the first four keeps working): ``in_amount``/``out_amount``
+    and ``fee_amount`` exactly in base units, ``price_impact_pct`` (percent,
+    like Jupiter's), ``liquidity`` (toToken units the pool could pay out) and
+    ``expires_at`` (epoch seconds after which the venue no longer stands by it).
+    """
+
+    venue: str
+    price: float
+    fee: float
+    amount_out: float
+    in_amount: int | None = None
+    out_amount: int | None = None
+    fee_amount: int | None = None
+    price_impact_pct: float | None = None
+    liquidity: float | None = None
+    expires_at: float | None = field(default=None, compare=False)
+
+    def as_frame(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {
+            "dex": self.venue,
+            "price": self.price,
+            "fee": self.fee,
+            "amountOut": self.amount_out,
+        }
+        if self.in_amount is not None:
+            frame["inAmount"] = str(self.in_amount)
+        if self.out_amount is not None:
+            frame["outAmount"] = str(self.out_amount)
+        if self.fee_amount is not None:
+            frame["feeAmount"] = str(self.fee_amount)
+        if self.price_impact_pct is not None:
+            frame["priceImpactPct"] = self.price_impact_pct
+        if self.liquidity is not None:
+            frame["liquidity"] = self.liquidity
+        return frame
+
+
+@dataclass(frozen=True)
+class SwapRequest:
+    """A swap to execute; ``idempotency_key`` is unique per order and attempt."""
+
+    order_id: str
+    idempotency_key: str
+    from_token: str
+    to_token: str
+    amount: float
+    quote: Quote
+    amount_units: int | None = None
+    min_amount_out: int | None = None
+
+
+@dataclass(frozen=True)
+class SwapResult:
+    """What executed; ``out_amount`` is ``amount_out`` exactly in base units, when known."""
+
+    tx_hash: str
+    execution_price: float
+    amount_out: float
+    out_amount: int | None = None
+
+
+class Venue(abc.ABC):
+    """One configured venue. Subclass it, or provide the same attributes and methods."""
+
+    name: str
+    tokens: frozenset[str]
+
+    @abc.abstractmethod
+    async def quote(self, request: QuoteRequest) -> Quote:
+        """Price ``request`` on this venue, or raise :class:`VenueError`."""
+
+    @abc.abstractmethod
+    async def build(self, request: SwapRequest) -> None:
+        """Prepare the transaction for ``request`` (simulated), or raise :class:`VenueError`."""
+
+    @abc.abstractmethod
+    async def swap(self, request: SwapRequest) -> SwapResult:
+        """Submit and confirm ``request``, or raise :class:`VenueError`.
+
+        When ``request.min_amount_out`` is set (base units of toToken) and the
+        swap would pay less, raise :class:`SlippageError` and trade nothing.
+
+        Must be idempotent by ``request.idempotency_key``: a second call with a
+        key that already executed returns the first result and trades nothing.
+        """
+
+    async def status(self, idempotency_key: str) -> SwapResult | None:
+        """The outcome of the swap submitted with ``idempotency_key``.
+
+        Returns the result when it executed, None when the venue never saw it
+        (the engine may then resubmit it), or raises :class:`VenueError` when
+        it failed. The engine calls it when it takes over an order whose
+        previous worker died after submitting, so a swap is never sent twice.
+        Adapters that cannot tell raise :class:`NotImplementedError`, and such
+        orders fail with "outcome unknown" instead of being resubmitted blindly.
+        """
+        raise NotImplementedError
+
+    def supports(self, from_token: str, to_token: str) -> bool:
+        return from_token in self.tokens and to_token in self.tokens

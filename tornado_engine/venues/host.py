@@ -1,0 +1,345 @@
+"""Plugin discovery and venue construction: the one place that talks to pluggy.
+
+A plugin is third-party code, so nothing it does at load time may take the
+engine down: a plugin that fails to import, raises in ``register_venues``,
+registers garbage, or whose factory raises or returns garbage is recorded
+(:class:`PluginStatus`, :class:`VenueStatus`), logged, and shown by
+``tornado-engine venues`` and ``GET /api/venues``; every other venue keeps
+working. Only the operator's own mistakes (a misspelt plugin name, a bad
+option) stop the start, as a :class:`ConfigError` that says how to fix them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from tornado_engine.config import ConfigError, EngineConfig, VenueConfig
+from tornado_engine.venues import hookspecs
+from tornado_engine.venues.api import Venue, VenueSettings
+
+log = logging.getLogger(__name__)
+
+VenueFactory = Callable[[VenueSettings], Venue]
+
+# Plugin states and venue states, as ``venues`` and /api/venues show them.
+LOADED, FAILED, DISABLED = "loaded", "failed", "disabled"
+RUNNING, UNAVAILABLE = "running", "unavailable"
+
+
+@dataclass(frozen=True)
+class VenueKind:
+    kind: str
+    factory: VenueFactory
+    plugin: str
+
+
+@dataclass
+class PluginStatus:
+    """One installed plugin: where it came from, what it provides, what went wrong."""
+
+    name: str
+    source: str
+    state: str = LOADED
+    kinds: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def fail(self, message: str) -> None:
+        self.state = FAILED
+        self.errors.append(message)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "state": self.state,
+            "kinds": sorted(self.kinds),
+            "errors": list(self.errors),
+        }
+
+
+@dataclass(frozen=True)
+class VenueStatus:
+    """One venue of ``venues.yaml``: ``running``, ``disabled`` (by the operator) or ``unavailable``."""
+
+    name: str
+    kind: str
+    plugin: str | None
+    state: str
+    tokens: tuple[str, ...]
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "plugin": self.plugin,
+            "state": self.state,
+            "tokens": list(self.tokens),
+            "error": self.error,
+        }
+
+
+def _describe_exception(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def venue_problem(venue: object, name: str) -> str | None:
+    """Why ``venue`` cannot be used as venue ``name``, or None when it can."""
+    missing = [m for m in ("quote", "build", "swap", "supports") if not callable(getattr(venue, m, None))]
+    if missing:
+        return f"returned {type(venue).__name__}, not a Venue (no {', '.join(missing)} method)"
+    if getattr(venue, "name", None) != name:
+        return f"returned a venue named {getattr(venue, 'name', None)!r}, expected {name!r}"
+    tokens = getattr(venue, "tokens", None)
+    if not isinstance(tokens, (set, frozenset)) or not all(isinstance(t, str) for t in tokens):
+        return f"returned a venue whose tokens are {tokens!r}, not a set of token symbols"
+    return None
+
+
+class PluginHost:
+    """Loads plugins once, isolating each, and builds venues from config (again on reload)."""
+
+    def __init__(
+        self,
+        extra_plugins: Iterable[object] = (),
+        disabled: Iterable[str] = (),
+        pm: pluggy.PluginManager | None = None,
+    ) -> None:
+        self.plugins: dict[str, PluginStatus] = {}
+        self.disabled = tuple(disabled)
+        self.venue_states: list[VenueStatus] = []
+        if pm is None:
+            pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+            pm.add_hookspecs(hookspecs)
+            for name in self.disabled:
+                pm.set_blocked(name)
+            self._load_entry_points(pm)
+            for plugin in extra_plugins:
+                self._register(pm, plugin, None, "registered by the host program")
+        self.pm = pm
+        self.kinds, self.ambiguous = self._collect_kinds()
+
+    # -- loading ---------------------------------------------------------------------
+
+    def _load_entry_points(self, pm: pluggy.PluginManager) -> None:
+        seen: set[str] = set()
+        for dist in importlib.metadata.distributions():
+            for ep in dist.entry_points:
+                if ep.group != hookspecs.PROJECT_NAME or ep.name in seen:
+                    continue
+                seen.add(ep.name)
+                source = f"{dist.metadata['Name']} {dist.version} ({ep.value})"
+                if pm.is_blocked(ep.name):
+                    self.plugins[ep.name] = PluginStatus(ep.name, source, DISABLED)
+                    log.info("plugin %s is disabled in engine.yaml (plugins.disabled)", ep.name)
+                    continue
+                try:
+                    plugin = ep.load()
+                except (Exception, SystemExit) as exc:
+                    status = PluginStatus(ep.name, source)
+                    status.fail(f"could not be imported: {_describe_exception(exc)}")
+                    self.plugins[ep.name] = status
+                    log.error("plugin %s (%s) failed to load; its venues are unavailable", ep.name, source,
+                              exc_info=exc)  # fmt: skip
+                    continue
+                self._register(pm, plugin, ep.name, source)
+
+    def _register(self, pm: pluggy.PluginManager, plugin: object, name: str | None, source: str) -> None:
+        try:
+            registered = pm.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:  # a malformed hookimpl, a reused name
+            label = name or getattr(plugin, "__name__", repr(plugin))
+            status = PluginStatus(label, source)
+            status.fail(f"was rejected by the plugin manager: {_describe_exception(exc)}")
+            self.plugins[label] = status
+            log.error("plugin %s (%s) was rejected: %s", label, source, status.errors[-1])
+            return
+        if registered is not None:
+            label = pm.get_name(plugin) or registered
+            self.plugins[label] = PluginStatus(label, source)
+
+    def _collect_kinds(self) -> tuple[dict[str, VenueKind], dict[str, list[str]]]:
+        """Ask every plugin for its kinds; a kind claimed twice is usable by neither."""
+        kinds: dict[str, VenueKind] = {}
+        claims: dict[str, list[str]] = {}
+        for impl in self.pm.hook.register_venues.get_hookimpls():
+            plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            status = self.plugins.setdefault(plugin_name, PluginStatus(plugin_name, "registered directly"))
+            offered: dict[str, VenueKind] = {}
+
+            def register(
+                kind: str, factory: VenueFactory, _status: PluginStatus = status, _offered: dict = offered
+            ) -> None:
+                if not isinstance(kind, str) or not kind:
+                    _status.errors.append(f"registered a venue kind that is not a name: {kind!r} (ignored)")
+                elif not callable(factory):
+                    _status.errors.append(
+                        f"registered {kind!r} with a factory that is not callable (ignored)"
+                    )
+                else:
+                    _offered[kind] = VenueKind(kind, factory, _status.name)
+
+            try:
+                impl.function(register=register)
+            except Exception as exc:
+                status.fail(f"register_venues raised {_describe_exception(exc)}")
+                log.error("plugin %s: register_venues raised; its venues are unavailable", status.name,
+                          exc_info=exc)  # fmt: skip
+                continue
+            for problem in status.errors:
+                log.error("plugin %s %s", status.name, problem)
+            for kind, venue_kind in offered.items():
+                claims.setdefault(kind, []).append(status.name)
+                kinds.setdefault(kind, venue_kind)
+                status.kinds.append(kind)
+        ambiguous = {kind: names for kind, names in claims.items() if len(names) > 1}
+        for kind, names in ambiguous.items():
+            del kinds[kind]
+            log.error("venue kind %r is registered by %s: disable all but one in plugins.disabled",
+                      kind, " and ".join(names))  # fmt: skip
+        return kinds, ambiguous
+
+    def check_disabled(self, config: EngineConfig) -> None:
+        """A disabled name that matches no installed plugin is a typo: say so."""
+        installed = sorted(self.plugins)
+        for name in self.disabled:
+            if name not in self.plugins:
+                hint = difflib.get_close_matches(name, installed, n=1)
+                extra = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise ConfigError(
+                    config.plugins.file,
+                    "plugins.disabled",
+                    f"no installed plugin is named {name!r}{extra} (installed: {', '.join(installed)})",
+                    config.plugins.line,
+                )
+
+    # -- venues ----------------------------------------------------------------------
+
+    def build_venues(self, config: EngineConfig, keep: Mapping[str, Venue] | None = None) -> dict[str, Venue]:
+        """Create every enabled venue; validate the disabled ones too, so a typo shows today.
+
+        ``keep`` holds running venues whose config did not change (a reload):
+        they are reused, not rebuilt, so their state survives. Records every
+        venue's state in :attr:`venue_states` (only on success). Raises
+        :class:`ConfigError` for the operator's mistakes, and when no venue
+        at all can run.
+        """
+        keep = keep or {}
+        self.check_disabled(config)
+        venues: dict[str, Venue] = {}
+        states: list[VenueStatus] = []
+        for venue_config in config.venues.venues:
+            if venue_config.name in keep:
+                venue = keep[venue_config.name]
+                provider = self._provider(venue_config.plugin)
+                status = VenueStatus(venue.name, venue_config.plugin, provider, RUNNING, venue_config.tokens)
+            else:
+                venue, status = self._build_one(config, venue_config)
+            states.append(status)
+            if venue is not None:
+                venues[venue_config.name] = venue
+        if not venues:
+            reasons = "; ".join(f"{s.name}: {s.error}" for s in states if s.state == UNAVAILABLE)
+            raise ConfigError(
+                config.venues.file,
+                "venues",
+                f"no venue is available ({reasons})"
+                if reasons
+                else "no venue is enabled: enable at least one",
+            )
+        self.venue_states = states
+        return venues
+
+    def _provider(self, kind: str) -> str | None:
+        found = self.kinds.get(kind)
+        return found.plugin if found else None
+
+    def _build_one(self, config: EngineConfig, venue_config: VenueConfig) -> tuple[Venue | None, VenueStatus]:
+        def state(value: str, error: str | None = None, plugin: str | None = None) -> VenueStatus:
+            return VenueStatus(
+                venue_config.name, venue_config.plugin, plugin, value, venue_config.tokens, error
+            )
+
+        kind = self.kinds.get(venue_config.plugin)
+        if kind is None:
+            error = self._missing_kind(config, venue_config)
+            if not venue_config.enabled:
+                log.warning("venue %s: %s (venue is disabled, so it is skipped)", venue_config.name, error)
+                return None, state(DISABLED, error)
+            log.error("venue %s is unavailable: %s", venue_config.name, error)
+            return None, state(UNAVAILABLE, error)
+        settings = VenueSettings(
+            name=venue_config.name,
+            kind=venue_config.plugin,
+            tokens=frozenset(venue_config.tokens),
+            options=venue_config.options,
+            reference_prices=config.venues.reference_prices,
+            latency_scale=config.simulation.latency_scale,
+            seed=config.simulation.seed,
+            decimals=config.venues.decimals,
+        )
+        try:
+            venue = kind.factory(settings)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            error = f"plugin {kind.plugin} could not create the venue: {_describe_exception(exc)}"
+            log.error("venue %s is unavailable: %s", venue_config.name, error, exc_info=exc)
+            return None, state(UNAVAILABLE, error, kind.plugin)
+        venue_config.options.finish()
+        problem = venue_problem(venue, venue_config.name)
+        if problem is not None:
+            error = f"plugin {kind.plugin} {problem}"
+            log.error("venue %s is unavailable: %s", venue_config.name, error)
+            return None, state(UNAVAILABLE, error, kind.plugin)
+        if not venue_config.enabled:
+            return None, state(DISABLED, None, kind.plugin)
+        return venue, state(RUNNING, None, kind.plugin)
+
+    def _missing_kind(self, config: EngineConfig, venue_config: VenueConfig) -> str:
+        """Why no plugin provides the kind; raises when it is the operator's typo."""
+        wanted = venue_config.plugin
+        if wanted in self.ambiguous:
+            return (
+                f"venue kind {wanted!r} is registered by {' and '.join(self.ambiguous[wanted])}; "
+                "disable all but one in engine.yaml plugins.disabled"
+            )
+        hint = difflib.get_close_matches(wanted, list(self.kinds), n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        installed = ", ".join(sorted(self.kinds)) or "none"
+        message = f"no installed plugin provides {wanted!r}{extra} (installed: {installed})"
+        troubled = {n: p for n, p in self.plugins.items() if p.state in (FAILED, DISABLED)}
+        if not troubled:
+            if venue_config.enabled:
+                raise venue_config.options.error("plugin", message)
+            return message
+        # A plugin that failed or was disabled may be the one that provides it.
+        notes = "; ".join(f"{n} is {p.state}" for n, p in sorted(troubled.items()))
+        return f"{message}; {notes}"
+
+    def report(self) -> dict[str, Any]:
+        """Plugins and venues with their states, as ``venues`` and /api/venues show them."""
+        return {
+            "plugins": [p.as_json() for _, p in sorted(self.plugins.items())],
+            "venues": [v.as_json() for v in self.venue_states],
+        }
+
+
+def plugin_manager(extra_plugins: Iterable[object] = (), blocked: Iterable[str] = ()) -> pluggy.PluginManager:
+    """A loaded plugin manager (each plugin isolated); see :class:`PluginHost`."""
+    return PluginHost(extra_plugins, blocked).pm
+
+
+def venue_kinds(pm: pluggy.PluginManager) -> Mapping[str, VenueKind]:
+    return PluginHost(pm=pm).kinds
+
+
+def build_venues(config: EngineConfig, pm: pluggy.PluginManager) -> dict[str, Venue]:
+    return PluginHost(pm=pm).build_venues(config)

@@ -1,0 +1,61 @@
+"""``/api/admin/pools``: list the simulated venues' pools, and open one while the engine runs.
+
+Off unless ``orders.admin_api: true``: it changes the simulated market, which
+is what demos and tests of sniper orders need, and nothing a trader should
+reach. Pools live in the process that serves the request, so use it with
+``--role all`` (or send it to every process).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tornado_engine.config import ConfigError
+from tornado_engine.simulation.pools import parse_pair
+from tornado_engine.web.handlers import ApiError, JsonHandler
+
+
+class PoolsHandler(JsonHandler):
+    def prepare(self) -> None:
+        if not self.engine.config.orders.admin_api:
+            raise ApiError(404, "the admin API is off; set orders.admin_api: true in engine.yaml")
+
+    def get(self) -> None:
+        pools: dict[str, Any] = {}
+        for name, venue in self.engine.venues.items():
+            book = getattr(venue, "pools", None)
+            if book is not None and hasattr(book, "describe"):
+                pools[name] = book.describe()
+        self.write_json({"pools": pools})
+
+    def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            raise ApiError(400, "the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, 'send a JSON object: {"venue": ..., "pair": "BASE/QUOTE", ...pool keys}')
+        name = body.pop("venue", None)
+        venue = self.engine.venues.get(name) if isinstance(name, str) else None
+        if venue is None:
+            known = ", ".join(sorted(self.engine.venues))
+            raise ApiError(400, f"venue must be one of: {known}", "venue")
+        if not hasattr(venue, "add_pool"):
+            raise ApiError(400, f"venue {name} does not take pools at run time", "venue")
+        pair = body.pop("pair", None)
+        try:
+            a, b = parse_pair(pair if isinstance(pair, str) else "")
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "pair") from None
+        for token in (a, b):
+            if (
+                token not in self.engine.rules.tokens
+                and token not in self.engine.config.venues.reference_prices
+            ):
+                raise ApiError(400, f"unknown token {token!r}", "pair")
+        try:
+            venue.add_pool((a, b), body)
+        except ConfigError as exc:
+            raise ApiError(400, f"{exc.key}: {exc.message}", exc.key.rsplit(".", 1)[-1]) from None
+        self.write_json({"venue": name, "pair": f"{a}/{b}", "pools": venue.pools.describe()})

@@ -1,0 +1,55 @@
+"""The Application and its URL table: the whole HTTP surface in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.web
+
+from tornado_engine.engine import Engine
+from tornado_engine.web.admin import PoolsHandler
+from tornado_engine.web.handlers import (
+    ExecuteOrderHandler,
+    HealthHandler,
+    NotFoundHandler,
+    OrderHandler,
+)
+from tornado_engine.web.openapi import OpenApiHandler
+from tornado_engine.web.ops import LiveHandler, MetricsHandler, ReadyHandler
+from tornado_engine.web.page import (
+    STATIC_DIR,
+    ActivityHandler,
+    PageFileHandler,
+    VenuesHandler,
+    follow_activity,
+)
+from tornado_engine.web.socket import OrderSocketHandler
+
+
+def make_app(engine: Engine, **settings: Any) -> tornado.web.Application:
+    deps = {"engine": engine}
+    routes = [
+        (r"/api/orders/execute", ExecuteOrderHandler, deps),
+        (r"/api/orders/([^/]+)", OrderHandler, deps),
+        (r"/ws", OrderSocketHandler, deps),
+        (r"/health", HealthHandler, deps),
+        (r"/health/live", LiveHandler, deps),
+        (r"/health/ready", ReadyHandler, deps),
+        (r"/metrics", MetricsHandler, deps),
+        (r"/api/openapi.json", OpenApiHandler, deps),
+        (r"/api/venues", VenuesHandler, deps),
+        (r"/api/admin/pools", PoolsHandler, deps),
+        (r"/api/activity", ActivityHandler, {**deps, "activity": follow_activity(engine)}),
+        (r"/()", PageFileHandler, {"path": STATIC_DIR, "default_filename": "index.html"}),
+        (r"/static/(.+)", PageFileHandler, {"path": STATIC_DIR}),
+    ]
+    ping = engine.config.server.websocket_ping_interval
+    return tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args=deps,
+        websocket_ping_interval=ping or None,
+        websocket_ping_timeout=ping or None,
+        websocket_max_message_size=64 * 1024,
+        **settings,
+    )

@@ -1,0 +1,315 @@
+"""The OpenAPI 3.1 document of the HTTP API, served at ``/api/openapi.json``.
+
+Written by hand as data, next to the handlers it describes; a test checks
+real responses of every endpoint against it, and that every route of the URL
+table is in it, so it cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tornado_engine import __version__
+from tornado_engine.orders.statuses import Status
+from tornado_engine.web.handlers import JsonHandler
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string", "description": "A sentence for a person."},
+            "field": {"type": "string", "description": "The request field at fault, when one is."},
+        },
+    },
+    "OrderRequest": {
+        "type": "object",
+        "required": ["fromToken", "toToken", "amount"],
+        "properties": {
+            "fromToken": {"type": "string", "description": "A token some enabled venue trades."},
+            "toToken": {"type": "string", "description": "Different from fromToken."},
+            "amount": {"type": "number", "exclusiveMinimum": 0, "description": "At most orders.max_amount."},
+            "orderType": {"type": "string", "default": "market"},
+        },
+    },
+    "OrderAccepted": {
+        "type": "object",
+        "required": ["orderId", "status"],
+        "properties": {
+            "orderId": {"type": "string", "format": "uuid"},
+            "status": {"const": "pending"},
+        },
+    },
+    "Frame": {
+        "type": "object",
+        "description": "One order event, as recorded in Redis and sent over /ws.",
+        "required": ["orderId", "status", "seq", "ts"],
+        "properties": {
+            "orderId": {"type": "string"},
+            "status": {"enum": [s.value for s in Status]},
+            "seq": {"type": "integer", "minimum": 1, "description": "1, 2, 3 ... per order, no gaps."},
+            "ts": {"type": "string", "format": "date-time"},
+            "message": {"type": "string"},
+            "bestDex": {"type": "string"},
+            "bestPrice": {"type": "number"},
+            "quotes": {"type": "array", "items": {"type": "object", "required": ["dex"]}},
+            "dex": {"type": "string"},
+            "txHash": {"type": "string"},
+            "executionPrice": {"type": "number"},
+            "attempt": {"type": "integer", "minimum": 1},
+            "nextAttemptInMs": {"type": "integer", "minimum": 0},
+            "error": {"type": "string"},
+        },
+    },
+    "OrderState": {
+        "type": "object",
+        "required": ["orderId", "status", "order", "events"],
+        "properties": {
+            "orderId": {"type": "string"},
+            "status": {"enum": [s.value for s in Status]},
+            "order": {
+                "type": "object",
+                "required": ["fromToken", "toToken", "amount", "orderType"],
+                "properties": {
+                    "fromToken": {"type": "string"},
+                    "toToken": {"type": "string"},
+                    "amount": {"type": "number"},
+                    "orderType": {"type": "string"},
+                },
+            },
+            "events": {"type": "array", "items": _ref("Frame")},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "redis", "role", "venues"],
+        "properties": {
+            "status": {"enum": ["ok", "degraded"]},
+            "redis": {"type": "string"},
+            "role": {"enum": ["all", "api", "worker"]},
+            "venues": {"type": "array", "items": {"type": "string"}},
+            "waitingOrders": {"type": ["integer", "null"]},
+            "ordersInFlight": {"type": "integer"},
+        },
+    },
+    "Live": {
+        "type": "object",
+        "required": ["status", "role"],
+        "properties": {"status": {"const": "live"}, "role": {"enum": ["all", "api", "worker"]}},
+    },
+    "Ready": {
+        "type": "object",
+        "required": ["status", "redis"],
+        "properties": {
+            "status": {"enum": ["ready", "not ready"]},
+            "redis": {"type": "string", "description": '"ok", or why not'},
+            "worker": {"enum": ["running", "stopped"], "description": "In processes that run the worker."},
+        },
+    },
+    "PluginState": {
+        "type": "object",
+        "required": ["name", "source", "state", "kinds", "errors"],
+        "properties": {
+            "name": {"type": "string"},
+            "source": {"type": "string"},
+            "state": {"enum": ["loaded", "failed", "disabled"]},
+            "kinds": {"type": "array", "items": {"type": "string"}},
+            "errors": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "VenueState": {
+        "type": "object",
+        "required": ["name", "kind", "plugin", "state", "tokens", "error"],
+        "properties": {
+            "name": {"type": "string"},
+            "kind": {"type": "string"},
+            "plugin": {"type": ["string", "null"]},
+            "state": {"enum": ["running", "disabled", "unavailable"]},
+            "tokens": {"type": "array", "items": {"type": "string"}},
+            "error": {"type": ["string", "null"]},
+        },
+    },
+    "Venues": {
+        "type": "object",
+        "required": ["venues", "tokens", "pairs", "plugins", "venueStates"],
+        "properties": {
+            "venues": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "plugin", "enabled", "tokens"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "plugin": {"type": "string"},
+                        "enabled": {"type": "boolean"},
+                        "tokens": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+            "tokens": {"type": "array", "items": {"type": "string"}},
+            "pairs": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+            "referencePrices": {"type": "object", "additionalProperties": {"type": "number"}},
+            "maxAmount": {"type": "number"},
+            "orderTypes": {"type": "array", "items": {"type": "string"}},
+            "defaultSlippageBps": {"type": "integer"},
+            "maxSlippageBps": {"type": "integer"},
+            "plugins": {"type": "array", "items": _ref("PluginState")},
+            "venueStates": {"type": "array", "items": _ref("VenueState")},
+        },
+    },
+    "Activity": {
+        "type": "object",
+        "required": ["recent", "totals", "venues"],
+        "properties": {
+            "recent": {"type": "array", "items": {"type": "object", "required": ["orderId", "status"]}},
+            "totals": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "venues": {"type": "object"},
+        },
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/api/orders/execute": {
+        "post": {
+            "summary": "Submit an order; it waits until its client opens /ws.",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("OrderRequest")}},
+            },
+            "responses": {
+                "200": _json(_ref("OrderAccepted"), "Accepted: open /ws?orderId=... to start it."),
+                "400": _error("The body is not a valid order; `field` names the culprit."),
+                "413": _error("The body is larger than server.max_body_bytes."),
+                "415": _error("Content-Type is not application/json."),
+                "503": _error("Redis is unreachable; try again shortly."),
+            },
+        }
+    },
+    "/api/orders/{orderId}": {
+        "get": {
+            "summary": "An order's current status and every event so far.",
+            "parameters": [{"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": _json(_ref("OrderState"), "The order."),
+                "404": _error("No such order (or it is older than orders.retention_seconds)."),
+                "503": _error("Redis is unreachable; try again shortly."),
+            },
+        }
+    },
+    "/ws": {
+        "get": {
+            "summary": "WebSocket: every Frame of the order, in order, then a normal close.",
+            "description": "Each message is one Frame (components/schemas/Frame). With lastSeq, only "
+            "later frames are sent. A socket that cannot be served gets one frame with status "
+            '"error" and no seq, then a close.',
+            "parameters": [
+                {"name": "orderId", "in": "query", "required": True, "schema": {"type": "string"}},
+                {"name": "lastSeq", "in": "query", "required": False, "schema": {"type": "integer"}},
+            ],
+            "responses": {"101": {"description": "Switching to the WebSocket protocol."}},
+        }
+    },
+    "/health": {
+        "get": {
+            "summary": "Redis reachability and what this process runs.",
+            "responses": {
+                "200": _json(_ref("Health"), "Redis answers."),
+                "503": _json(_ref("Health"), "Redis does not answer."),
+            },
+        }
+    },
+    "/health/live": {
+        "get": {
+            "summary": "Liveness: the process answers. Restart it when this fails.",
+            "responses": {"200": _json(_ref("Live"), "Alive.")},
+        }
+    },
+    "/health/ready": {
+        "get": {
+            "summary": "Readiness: Redis answers and the worker loop runs. Route no traffic while 503.",
+            "responses": {
+                "200": _json(_ref("Ready"), "Ready."),
+                "503": _json(_ref("Ready"), "Not ready; the body says what is wrong."),
+            },
+        }
+    },
+    "/api/venues": {
+        "get": {
+            "summary": "Configured venues, what may be ordered, installed plugins and venue states.",
+            "responses": {"200": _json(_ref("Venues"), "The report.")},
+        }
+    },
+    "/api/activity": {
+        "get": {
+            "summary": "Recent terminal outcomes and per-venue quoting, as this API process saw them.",
+            "responses": {"200": _json(_ref("Activity"), "The activity log.")},
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics of this process.",
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
+    "/api/admin/pools": {
+        "get": {
+            "summary": "The simulated venues' pools (only with orders.admin_api: true; else 404).",
+            "responses": {
+                "200": _json({"type": "object"}, "Pools by venue."),
+                "404": _error("Admin API off."),
+            },
+        },
+        "post": {
+            "summary": "Open (or replace) a pool on a simulated venue: {venue, pair: 'A/B', ...pool keys}.",
+            "responses": {
+                "200": _json({"type": "object"}, "The venue's pools after the change."),
+                "400": _error("A bad venue, pair or pool key; field names it."),
+                "404": _error("Admin API off."),
+            },
+        },
+    },
+    "/api/openapi.json": {
+        "get": {
+            "summary": "This document.",
+            "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+        }
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "tornado-engine",
+            "version": __version__,
+            "description": "Order execution for crypto swaps: submit over HTTP, watch over a WebSocket.",
+        },
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS},
+    }
+
+
+class OpenApiHandler(JsonHandler):
+    """``GET /api/openapi.json``."""
+
+    def get(self) -> None:
+        self.write_json(document())

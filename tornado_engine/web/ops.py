@@ -1,0 +1,56 @@
+"""Endpoints for operators and their tools: Prometheus metrics, liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+
+import tornado.web
+from redis.exceptions import RedisError
+
+from tornado_engine.engine import Engine
+from tornado_engine.web.handlers import JsonHandler
+
+# The text format every Prometheus reads (what generate_latest writes for these metric names).
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+READY_TIMEOUT_S = 2.0
+
+
+class MetricsHandler(tornado.web.RequestHandler):
+    """``GET /metrics``: this process's metrics in Prometheus text format."""
+
+    def initialize(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def get(self) -> None:
+        await self.engine.metrics.refresh()
+        self.set_header("Content-Type", PROMETHEUS_TEXT)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(self.engine.metrics.exposition())
+
+
+class LiveHandler(JsonHandler):
+    """``GET /health/live``: the process answers (its IOLoop is not stuck). Restart it when not."""
+
+    def get(self) -> None:
+        self.write_json({"status": "live", "role": self.engine.role})
+
+
+class ReadyHandler(JsonHandler):
+    """``GET /health/ready``: 200 when this process can do its job: Redis answers, the worker loop runs.
+
+    Load balancers stop sending traffic on 503; nothing needs restarting.
+    """
+
+    async def get(self) -> None:
+        checks: dict[str, str] = {"redis": "not connected"}
+        if self.engine.redis is not None:
+            try:
+                await asyncio.wait_for(self.engine.redis.ping(), READY_TIMEOUT_S)
+                checks["redis"] = "ok"
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                checks["redis"] = f"unreachable: {type(exc).__name__}"
+        if self.engine.runs_worker:
+            worker = self.engine.worker
+            checks["worker"] = "running" if worker is not None and worker.running else "stopped"
+        ready = checks["redis"] == "ok" and checks.get("worker", "running") == "running"
+        self.write_json({"status": "ready" if ready else "not ready", **checks}, 200 if ready else 503)

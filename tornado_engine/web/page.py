@@ -1,0 +1,168 @@
+"""The live page at ``/``: its static files and the two small endpoints it polls.
+
+The page itself is plain static files (no build step, nothing fetched from
+elsewhere). ``GET /api/venues`` tells it what it may submit; ``GET
+/api/activity`` shows what this API process has seen finish lately, taken
+from the live updates every API process already receives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tornado.web
+
+from tornado_engine.engine import Engine
+from tornado_engine.orders.order import SUPPORTED_ORDER_TYPES
+from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
+from tornado_engine.storage.store import StoredEvent
+from tornado_engine.web.handlers import JsonHandler
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).with_name("static")
+RECENT_LIMIT = 30
+
+# The page loads only its own files and talks only to its own origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class PageFileHandler(tornado.web.StaticFileHandler):
+    """Serves ``static/``; revalidated on every load so an upgrade shows at once."""
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+
+@dataclass
+class VenueActivity:
+    """What routing frames say about one venue: does it quote, does it win."""
+
+    quotes: int = 0
+    quote_errors: int = 0
+    routes_won: int = 0
+    last_error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "quotes": self.quotes,
+            "quoteErrors": self.quote_errors,
+            "routesWon": self.routes_won,
+            "lastError": self.last_error,
+        }
+
+
+@dataclass
+class ActivityLog:
+    """Recent terminal outcomes and per-venue quoting, as this API process saw them.
+
+    Fed by :meth:`UpdateHub.watch`; best effort by design (a dashboard, not a
+    record): the per-order event streams in Redis remain the record.
+    """
+
+    recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_LIMIT))
+    totals: Counter = field(default_factory=Counter)
+    venues: dict[str, VenueActivity] = field(default_factory=dict)
+
+    def observe(self, order_id: str, event: StoredEvent) -> None:
+        if event.status != Status.ROUTING and event.status not in TERMINAL_VALUES:
+            return  # the frequent frames cost nothing beyond this check
+        try:
+            frame = json.loads(event.frame)
+            if event.status == Status.ROUTING:
+                self._routing(frame)
+            else:
+                self._terminal(order_id, event.status, frame)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("activity log skipped a frame of orderId=%s: %s", order_id, exc)
+
+    def _routing(self, frame: dict[str, Any]) -> None:
+        for quote in frame.get("quotes", []):
+            venue = self.venues.setdefault(str(quote["dex"]), VenueActivity())
+            if "error" in quote:
+                venue.quote_errors += 1
+                venue.last_error = str(quote["error"])
+            else:
+                venue.quotes += 1
+        # Every venue with a leg in the route took part (a split has several); bestDex otherwise.
+        routed = {str(leg["dex"]) for leg in frame.get("routePlan") or []}
+        if not routed and frame.get("bestDex") is not None:
+            routed = {str(frame["bestDex"])}
+        for name in routed:
+            self.venues.setdefault(name, VenueActivity()).routes_won += 1
+
+    def _terminal(self, order_id: str, status: str, frame: dict[str, Any]) -> None:
+        self.totals[status] += 1
+        entry = {"orderId": order_id, "status": status, "ts": frame.get("ts")}
+        for key in ("dex", "executionPrice", "error"):
+            if frame.get(key) is not None:
+                entry[key] = frame[key]
+        self.recent.appendleft(entry)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "recent": list(self.recent),
+            "totals": {status: self.totals[status] for status in sorted(TERMINAL_VALUES)},
+            "venues": {name: stats.as_json() for name, stats in sorted(self.venues.items())},
+        }
+
+
+def follow_activity(engine: Engine) -> ActivityLog:
+    """An activity log fed by the engine's update hub (empty on a hub-less engine)."""
+    activity = ActivityLog()
+    if engine.hub is not None:
+        engine.hub.watch(activity.observe)
+    return activity
+
+
+class VenuesHandler(JsonHandler):
+    """``GET /api/venues``: what the order form may offer, from the loaded config."""
+
+    def get(self) -> None:
+        config = self.engine.config
+        running = self.engine.venues
+        venues = [
+            {
+                "name": venue.name,
+                "plugin": venue.plugin,
+                "enabled": venue.enabled and venue.name in running,
+                "tokens": list(venue.tokens),
+            }
+            for venue in config.venues.venues
+        ]
+        self.write_json(
+            {
+                "venues": venues,
+                "tokens": sorted(self.engine.rules.tokens),
+                "pairs": sorted([a, b] for a, b in self.engine.rules.pairs),
+                "referencePrices": dict(config.venues.reference_prices),
+                "maxAmount": config.orders.max_amount,
+                "orderTypes": list(SUPPORTED_ORDER_TYPES),
+                "defaultSlippageBps": config.orders.default_slippage_bps,
+                "maxSlippageBps": config.orders.max_slippage_bps,
+                # For operators (as `tornado-engine venues`): plugin and venue states, with errors.
+                "plugins": self.engine.plugins.report()["plugins"],
+                "venueStates": self.engine.plugins.report()["venues"],
+            }
+        )
+
+
+class ActivityHandler(JsonHandler):
+    """``GET /api/activity``: recent terminal outcomes and how the venues quote."""
+
+    def initialize(self, engine: Engine, activity: ActivityLog) -> None:  # type: ignore[override]
+        super().initialize(engine)
+        self.activity = activity
+
+    def get(self) -> None:
+        self.write_json(self.activity.as_json())

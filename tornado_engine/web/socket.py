@@ -1,0 +1,248 @@
+"""``GET /ws?orderId=<id>[&lastSeq=N]``: the order's frames, live, until terminal.
+
+On a waiting order the socket first gets the ``pending`` frame, then the order
+moves from the waiting store into Redis and the queue. On an order already in
+Redis it gets every recorded frame after ``lastSeq`` and then the live ones.
+Every outbound frame is logged; every frame that could not be delivered is
+logged as a warning with orderId and status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+import tornado.iostream
+import tornado.websocket
+from redis.exceptions import RedisError
+
+from tornado_engine.engine import Engine
+from tornado_engine.orders.frames import dumps, error_frame, order_frame
+from tornado_engine.orders.order import Order
+from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
+from tornado_engine.storage.store import StoredEvent
+from tornado_engine.storage.updates import OrderFeed
+from tornado_engine.timeouts import within
+
+log = logging.getLogger("tornado_engine.web.socket")
+
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNKNOWN_ORDER = 4404
+CLOSE_UNAVAILABLE = 1011
+CLOSE_NORMAL = 1000
+CLOSE_TOO_SLOW = 1008
+ORPHAN_WATCH_SECONDS = 900
+
+
+class OrderSocketHandler(tornado.websocket.WebSocketHandler):
+    def initialize(self, engine: Engine) -> None:
+        self.engine = engine
+        self.order_id: str | None = None
+        self.last_seq = 0
+        self.last_status: str | None = None
+        self._feed_task: asyncio.Task | None = None
+        self._feed: OrderFeed | None = None
+        self._unsent = 0  # bytes handed to write_message that the socket has not taken yet
+
+    def check_origin(self, origin: str) -> bool:
+        allowed = self.engine.config.server.allowed_origins
+        if "*" in allowed or origin in allowed:
+            return True
+        return super().check_origin(origin)
+
+    async def open(self) -> None:
+        # Frames are small and each one matters now: without this, Nagle's algorithm
+        # holds a frame back until the client acknowledges the previous one (40 ms
+        # with delayed ACKs), which was the whole p99 of delivery lag under load.
+        self.set_nodelay(True)
+        order_id = (self.get_query_argument("orderId", "") or "").strip()
+        if not order_id:
+            self._refuse(None, CLOSE_BAD_REQUEST, "orderId query parameter is required")
+            return
+        self.order_id = order_id
+        raw_last = self.get_query_argument("lastSeq", "0") or "0"
+        if not (raw_last.isascii() and raw_last.isdigit()) or len(raw_last) > 9:
+            self._refuse(order_id, CLOSE_BAD_REQUEST, "lastSeq must be a whole number >= 0")
+            return
+        self.last_seq = int(raw_last)
+        self.engine.sockets.setdefault(order_id, set()).add(self)
+        try:
+            await self._attach(order_id)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            log.error("ws orderId=%s: Redis unavailable during handshake: %s", order_id, exc)
+            self._refuse(order_id, CLOSE_UNAVAILABLE, "order storage is unavailable; reconnect shortly")
+
+    async def _attach(self, order_id: str) -> None:
+        engine = self.engine
+        assert engine.store is not None and engine.queue is not None
+        first = order_frame(order_id, Status.PENDING, 1, message="Order received; execution starting soon")
+
+        def send_pending() -> None:
+            if self.last_seq < 1:
+                self._send(dumps(first), Status.PENDING.value, 1)
+
+        def create(order: Order, frame: dict) -> Awaitable[None]:
+            return engine.store.create(order, frame, engine.queue.name)
+
+        assert engine.hub is not None
+        # Listening before the hand-off: every event after it arrives live, so a
+        # fresh order needs no history read (one Redis round trip saved per order).
+        feed = OrderFeed(engine.hub, engine.store, order_id, self.last_seq)
+        feed.start()
+        try:
+            handed_off = await within(10, engine.waiting.hand_off(order_id, first, create, send_pending))
+            if handed_off:
+                self.last_seq = feed.last_seq = max(self.last_seq, 1)
+                log.info("orderId=%s moved from the waiting store to the queue", order_id)
+            elif not await engine.store.exists(order_id):
+                feed.stop()
+                self._refuse(order_id, CLOSE_UNKNOWN_ORDER, f"unknown orderId {order_id!r}")
+                return
+        except BaseException:
+            feed.stop()
+            raise
+        self._feed = feed
+        stream = self._stream(order_id, feed, read_history=not handed_off)
+        self._feed_task = asyncio.get_running_loop().create_task(stream)
+
+    async def _stream(self, order_id: str, feed: OrderFeed, read_history: bool) -> None:
+        try:
+            async for event in feed.events(read_history):
+                if event is None:
+                    message = "live updates interrupted: Redis is unreachable; they resume when it is back"
+                    self._send(dumps(error_frame(order_id, message)), "error", None)
+                    continue
+                if not await self._deliver(event):
+                    return  # closed under us (too slow, or gone): on_close takes over
+            if self.ws_connection is not None:
+                self.close(CLOSE_NORMAL, "order finished")
+        except (RedisError, OSError) as exc:
+            log.error("ws orderId=%s: lost order updates: %s", order_id, exc)
+            self._refuse(order_id, CLOSE_UNAVAILABLE, "order updates are unavailable; reconnect with lastSeq")
+
+    async def _deliver(self, event: StoredEvent) -> bool:
+        """Send one frame; past the buffer limit, wait for the client to catch up.
+
+        A reader that stalls must not grow our memory: one that has not taken
+        its backlog within ``websocket_stall_seconds`` is dropped (it can
+        reconnect with lastSeq). False when the socket is gone.
+        """
+        written = self._send(event.frame, event.status, event.seq)
+        if written is None:
+            return False
+        server = self.engine.config.server
+        if self._unsent <= server.websocket_max_buffer_bytes:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(written), server.websocket_stall_seconds)
+            return True
+        except asyncio.TimeoutError:
+            pass
+        except tornado.iostream.StreamClosedError:
+            return False
+        log.warning(
+            "client of orderId=%s reads too slowly (%d bytes unsent for %gs, limit %d); closing its socket",
+            self.order_id,
+            self._unsent,
+            server.websocket_stall_seconds,
+            server.websocket_max_buffer_bytes,
+        )
+        self.close(CLOSE_TOO_SLOW, "client reads too slowly; reconnect with lastSeq")
+        return False
+
+    def _send(self, text: str, status: str, seq: int | None) -> asyncio.Future | None:
+        if seq is not None:
+            self.last_seq = seq
+            self.last_status = status
+        try:
+            written = self.write_message(text)
+        except tornado.websocket.WebSocketClosedError:
+            log.warning(
+                "undelivered update orderId=%s status=%s seq=%s: client socket is closed",
+                self.order_id,
+                status,
+                seq,
+            )
+            self.engine.undelivered += 1
+            return None
+        size = len(text)
+        self._unsent += size
+        written.add_done_callback(lambda _, size=size: self._written(size))
+        log.info("ws -> orderId=%s status=%s seq=%s", self.order_id, status, seq)
+        return written
+
+    def _written(self, size: int) -> None:
+        """The kernel took a frame: it no longer counts against the buffer limit."""
+        self._unsent -= size
+
+    def _refuse(self, order_id: str | None, code: int, reason: str) -> None:
+        self._send(dumps(error_frame(order_id, reason)), "error", None)
+        self.close(code, close_reason(reason))
+
+    def on_message(self, message: str | bytes) -> None:
+        """Clients have nothing to say; messages are ignored (some send keep-alives)."""
+
+    def on_close(self) -> None:
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+        if self._feed is not None:
+            self._feed.stop()  # also when the task is cancelled before it ever ran
+        order_id = self.order_id
+        if order_id is None:
+            return
+        sockets = self.engine.sockets.get(order_id)
+        if sockets is not None:
+            sockets.discard(self)
+            if not sockets:
+                del self.engine.sockets[order_id]
+        finished = self.last_status in TERMINAL_VALUES
+        if self._feed_task is not None and not finished and order_id not in self.engine.sockets:
+            log.warning(
+                "client of orderId=%s disconnected at status=%s seq=%s (code %s); "
+                "further updates are undelivered until it reconnects",
+                order_id,
+                self.last_status,
+                self.last_seq,
+                self.close_code,
+            )
+            watch_orphan(self.engine, order_id)
+
+
+def close_reason(text: str, limit: int = 123) -> str:
+    """A close frame's reason is at most 123 bytes of UTF-8; the error frame has it whole."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "..."
+
+
+def watch_orphan(engine: Engine, order_id: str) -> None:
+    """Log, as warnings, the updates of an order whose client went away."""
+    hub = engine.hub
+    assert hub is not None
+    loop = asyncio.get_running_loop()
+
+    def listener(event: StoredEvent | str) -> None:
+        if not isinstance(event, StoredEvent):
+            return
+        if order_id in engine.sockets:  # a client came back: it gets the frames
+            stop()
+            return
+        engine.undelivered += 1
+        log.warning(
+            "undelivered update orderId=%s status=%s seq=%s: no client connected",
+            order_id,
+            event.status,
+            event.seq,
+        )
+        if event.status in TERMINAL_VALUES:
+            stop()
+
+    def stop(*_: Any) -> None:
+        hub.unsubscribe(order_id, listener)
+        timer.cancel()
+
+    hub.subscribe(order_id, listener)
+    timer = loop.call_later(ORPHAN_WATCH_SECONDS, stop)
