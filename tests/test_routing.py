@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 
 import pytest
@@ -274,6 +275,14 @@ async def test_garbage_quote_cannot_win_even_with_a_huge_amount():
 async def test_quote_claiming_another_venues_name_is_credited_to_the_venue_that_gave_it():
     outcomes = await route(returning(Quote("someone-else", 145.0, 0.003, 290.0)))
     assert outcomes["bad"].quote.venue == "bad"
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_quote_credited_to_the_venue_that_gave_it_keeps_every_other_field():
+    full = Quote("someone-else", 145.0, 0.003, 290.0, 2, 290, 1, 0.5, 1000.0, expires_at=2e9)
+    credited = (await route(returning(full)))["bad"].quote
+    assert credited == dataclasses.replace(full, venue="bad")
+    assert credited.expires_at == full.expires_at
 
 
 @pytest.mark.gen_test(timeout=15)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
@@ -39,8 +40,8 @@ def _check_quote(venue: Venue, quote: object) -> Quote:
             raise VenueError(f"returned a quote with an invalid {name}: {value!r}")
     if quote.price <= 0 or quote.amount_out <= 0 or not 0 <= quote.fee < 1:
         raise VenueError("returned a quote with a non-positive price or output, or a fee outside [0, 1)")
-    if quote.venue != venue.name:
-        quote = Quote(venue.name, quote.price, quote.fee, quote.amount_out)
+    if quote.venue != venue.name:  # credit it to the venue that gave it; keep every other field
+        quote = dataclasses.replace(quote, venue=venue.name)
     return quote
 
 
