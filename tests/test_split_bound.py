@@ -16,7 +16,7 @@ from .test_dex_orders import VENUES
 class ExhaustivePlanner(RoutePlanner):
     """Always searches for a split, as the planner did before the bound."""
 
-    def _split_could_pay(self, request, outcomes, best) -> bool:
+    def split_could_pay(self, request, outcomes, best) -> bool:
         return True
 
 

@@ -152,7 +152,7 @@ class RoutePlanner:
             direct = Leg(best.venue, from_token, to_token, amount, units, 100, best)
             route = Route("direct", (direct,), tuple(outcomes), best)
             quoted = [o.venue for o in outcomes if o.quote is not None]
-            if self.routing.split and len(quoted) > 1 and self._split_could_pay(request, outcomes, best):
+            if self.routing.split and len(quoted) > 1 and self.split_could_pay(request, outcomes, best):
                 split = await self._split(venues, quoted, request, route)
                 if split is not None:
                     return split
@@ -203,7 +203,7 @@ class RoutePlanner:
             legs.append(Leg(name, request.from_token, request.to_token, part.amount, units, k * step, quote))
         return Route("split", tuple(legs), direct.quotes, direct.best)
 
-    def _split_could_pay(self, request: QuoteRequest, outcomes: Sequence[QuoteOutcome], best: Quote) -> bool:
+    def split_could_pay(self, request: QuoteRequest, outcomes: Sequence[QuoteOutcome], best: Quote) -> bool:
         """Whether any split could beat ``best`` by the minimum gain; if not, skip the search.
 
         Output is concave in input on a pool, so no split pays more than the
