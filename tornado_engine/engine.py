@@ -60,7 +60,6 @@ class Engine:
         self.waiting: WaitingStore | RedisWaitingStore = WaitingStore(
             config.orders.waiting_ttl_seconds, on_expired=self._record_expired
         )
-        self.executor = OrderExecutor(lambda: self.venues, config.worker, settings=config)
         self.embedded: EmbeddedRedis | None = None
         self.redis: aioredis.Redis | None = None
         self.blocking_redis: aioredis.Redis | None = None
@@ -72,8 +71,9 @@ class Engine:
         self.sockets: dict[str, set] = {}
         self.undelivered = 0
         self.metrics = EngineMetrics(self)
-        self.executor.observe_order = self.metrics.order_observer
-        self.executor.observe_quotes = self.metrics.observe_quotes
+        self.executor = OrderExecutor(
+            lambda: self.venues, config.worker, settings=config, observe_quotes=self.metrics.observe_quotes
+        )
 
     def _rules(self) -> OrderRules:
         venues = self.venues.values()
@@ -118,8 +118,13 @@ class Engine:
             await asyncio.wait_for(self.hub.start(), 15)
             self.waiting.start()
         if self.runs_worker:
-            self.worker = Worker(self.queue, self.store, self.executor, self.config.worker)
-            self.executor.park = self.worker.park
+            self.worker = Worker(
+                self.queue,
+                self.store,
+                self.executor,
+                self.config.worker,
+                observe_order=self.metrics.order_observer,
+            )
             self.worker.start()
             await asyncio.wait_for(self.worker.ready.wait(), 15)
 

@@ -11,7 +11,6 @@ looked up at the venue by its idempotency key before anything is resent.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -21,13 +20,14 @@ from typing import Any
 from tornado_engine.config import EngineConfig, WorkerConfig
 from tornado_engine.execution.quoting import QuoteOutcome
 from tornado_engine.execution.routing import Route, RoutePlanner
-from tornado_engine.orders.amounts import to_decimal, to_units
-from tornado_engine.orders.frames import dumps, order_frame
+from tornado_engine.execution.swap_plan import PlannedSwap, SwapPlan, min_amount_out
+from tornado_engine.orders.amounts import to_units
+from tornado_engine.orders.frames import order_frame
 from tornado_engine.orders.order import Order, iso
 from tornado_engine.orders.statuses import Status
 from tornado_engine.storage.store import OrderStore
 from tornado_engine.timeouts import within
-from tornado_engine.venues.api import Quote, SwapRequest, SwapResult, Venue, VenueError
+from tornado_engine.venues.api import SwapRequest, SwapResult, Venue, VenueError
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,22 @@ class StageError(Exception):
 
 
 class Emitter:
-    """Numbers and records an order's events; seq continues from what Redis holds."""
+    """Numbers and records an order's events; seq continues from what Redis holds.
 
-    observer: Callable[[Status], None] | None = None  # metrics: told of every recorded event
+    ``observer`` (metrics) is told of every event once it is recorded.
+    """
 
-    def __init__(self, store: OrderStore, order_id: str, last_seq: int) -> None:
+    def __init__(
+        self,
+        store: OrderStore,
+        order_id: str,
+        last_seq: int,
+        observer: Callable[[Status], None] | None = None,
+    ) -> None:
         self.store = store
         self.order_id = order_id
         self.seq = last_seq
+        self.observer = observer
 
     async def emit(self, status: Status, state: dict[str, str] | None = None, **fields: Any) -> None:
         """Record the next frame; ``state`` goes to the order hash in the same step."""
@@ -90,9 +98,10 @@ async def _call_venue(venue: Venue, stage: str, call: Awaitable[Any], timeout_s:
 
 
 class OrderExecutor:
-    # Metrics hooks, set by the engine: a per-order event observer, and every routing's quotes.
-    observe_order: Callable[[], Callable[[Status], None]] | None = None
-    observe_quotes: Callable[[list[QuoteOutcome]], None] | None = None
+    """Runs orders on the venues ``venues()`` returns at the time (a reload may change them).
+
+    ``observe_quotes`` (metrics) is given every routing's quotes.
+    """
 
     def __init__(
         self,
@@ -101,43 +110,49 @@ class OrderExecutor:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         settings: EngineConfig | None = None,
         clock: Callable[[], float] = time.time,
+        observe_quotes: Callable[[list[QuoteOutcome]], None] | None = None,
     ) -> None:
         self.venues = venues
         self.config = config
         self.sleep = sleep
-        # How a waiting order idles between checks; the worker replaces it with
-        # one that frees the order's slot meanwhile (see Worker.park).
-        self.park: Callable[[float], Awaitable[None]] = sleep
         self.clock = clock
+        self.observe_quotes = observe_quotes
         settings = settings or EngineConfig()
         self.orders = settings.orders
         self.routing = settings.routing
         self.decimals = settings.venues.decimals
         self.planner = RoutePlanner(self.routing, self.decimals, config.quote_timeout_ms / 1000)
 
-    async def execute(self, order: Order, emitter: Emitter, state: Mapping[str, str] | None = None) -> Status:
+    async def execute(
+        self,
+        order: Order,
+        emitter: Emitter,
+        state: Mapping[str, str] | None = None,
+        park: Callable[[float], Awaitable[None]] | None = None,
+    ) -> Status:
         """Drive ``order`` to a terminal status and return it.
 
         ``state`` is the order hash. When a worker takes over an order another
         worker left unfinished, execution resumes where the hash says it
         stopped, and a swap already submitted is looked up, never resent blindly.
+        ``park`` is how a waiting order idles between checks (the worker's
+        frees the order's slot meanwhile); by default it sleeps.
         """
         state = state or {}
-        if self.observe_order is not None:
-            emitter.observer = self.observe_order()
         attempt = max(1, int(state.get("attempt") or 1))
         status = state.get("status")
         resume_submitted = status == Status.SUBMITTED.value and "swap" in state
         if status == Status.RETRYING.value:
             attempt += 1
-        waits = status in (None, Status.PENDING.value, Status.WAITING.value)
-        if order.order_type != "market" and waits and not await self._wait(order, emitter):
+        waits = order.order_type != "market" and status in (None, Status.PENDING.value, Status.WAITING.value)
+        if waits and not await self._wait(order, emitter, park or self.sleep):
             return Status.EXPIRED
         while True:
             try:
                 if resume_submitted:
                     resume_submitted = False
-                    await self._finish_submitted(order, emitter, json.loads(state["swap"]))
+                    # A dead worker submitted these swaps: ask the venue about each before anything else.
+                    await self._run(order, emitter, SwapPlan.loads(state["swap"], order), resume=True)
                 else:
                     await self._attempt(order, emitter, attempt)
                 return Status.CONFIRMED
@@ -160,7 +175,7 @@ class OrderExecutor:
                 await emitter.emit(Status.FAILED, error=reason, attempts=attempt, **exc.fields)
                 return Status.FAILED
 
-    async def _wait(self, order: Order, emitter: Emitter) -> bool:
+    async def _wait(self, order: Order, emitter: Emitter, park: Callable[[float], Awaitable[None]]) -> bool:
         """Hold a limit or sniper order until its condition holds (True) or it expires (False).
 
         Streams a ``waiting`` frame every ``orders.waiting_interval_ms`` with the
@@ -187,7 +202,7 @@ class OrderExecutor:
                 )
                 return False
             await emitter.emit(Status.WAITING, **fields)
-            await self.park(max(0.0, min(interval, expires_at - now)))
+            await park(max(0.0, min(interval, expires_at - now)))
 
     def _condition(self, order: Order, route: Route) -> tuple[bool, dict[str, Any]]:
         """Whether a waiting order may execute now, and what its ``waiting`` frame says."""
@@ -217,44 +232,6 @@ class OrderExecutor:
             self.observe_quotes(list(route.quotes))
         return route
 
-    def _min_out(self, order: Order, out_units: int, share: int = 100) -> int:
-        """The least a route (or a ``share`` percent leg of it) may pay: slippage, and a limit price."""
-        least = out_units * (10_000 - order.slippage_bps) // 10_000
-        if order.limit_price is not None:
-            decimals = self.decimals.get(order.to_token, 9)
-            limit = to_decimal(order.amount) * to_decimal(order.limit_price) * share / 100
-            least = max(least, math.ceil(limit.scaleb(decimals)))
-        return least
-
-    def _legs(self, order: Order, route: Route, attempt: int) -> list[dict[str, Any]]:
-        """The swaps a route makes, as recorded in the order hash before any is sent."""
-        legs = []
-        last = len(route.legs) - 1
-        for i, leg in enumerate(route.legs):
-            key = f"{order.order_id}:{attempt}" if last == 0 else f"{order.order_id}:{attempt}:{i + 1}"
-            out_units = leg.out_units(self.decimals)
-            if route.kind == "multi-hop":
-                least = (
-                    self._min_out(order, route.out_units(self.decimals))
-                    if i == last
-                    else out_units * (10_000 - order.slippage_bps) // 10_000
-                )
-            else:
-                least = self._min_out(order, out_units, leg.percent)
-            legs.append(
-                {
-                    "dex": leg.venue,
-                    "key": key,
-                    "fromToken": leg.from_token,
-                    "toToken": leg.to_token,
-                    "amount": leg.amount,
-                    "amountUnits": leg.amount_units,
-                    "minAmountOut": least,
-                    "quote": leg.quote.as_frame(),
-                }
-            )
-        return legs
-
     async def _attempt(self, order: Order, emitter: Emitter, attempt: int) -> None:
         venues = self.venues()
         ttl_s = self.routing.quote_ttl_ms / 1000
@@ -267,7 +244,7 @@ class OrderExecutor:
                 )
                 raise StageError(f"no venue returned a quote ({detail})", True, quotes=quotes)
             out_units = route.out_units(self.decimals)
-            least = self._min_out(order, out_units)
+            least = min_amount_out(order, out_units, self.decimals)
             expires = route.expires_at(ttl_s)
             best = route.best
             fields: dict[str, Any] = {
@@ -296,85 +273,41 @@ class OrderExecutor:
                     quotes=quotes,
                 )
             await emitter.emit(Status.ROUTING, **fields)
-            legs = self._legs(order, route, attempt)
+            plan = SwapPlan.from_route(order, route, attempt, self.decimals)
             await emitter.emit(
                 Status.BUILDING, state={"attempt": str(attempt)}, dex=route.main.venue, attempt=attempt
             )
-            for leg, planned in zip(legs, route.legs, strict=True):
-                venue = venues[leg["dex"]]
-                swap = self._swap_request(order, leg, planned.quote)
-                await _call_venue(venue, "building", venue.build(swap), self.config.swap_timeout_ms / 1000)
+            for planned in plan.swaps:
+                venue = venues[planned.venue]
+                build = venue.build(planned.request)
+                await _call_venue(venue, "building", build, self.config.swap_timeout_ms / 1000)
             if self.clock() < expires:
                 break
             log.info("orderId=%s: the quote expired before submission; re-quoting", order.order_id)
         else:
             raise StageError("the quotes kept expiring before submission", True)
-        main = route.main
-        submission: dict[str, Any] = {"kind": route.kind, "legs": legs}
-        if len(legs) == 1:  # the format takeovers of older versions read
-            submission.update(dex=main.venue, key=legs[0]["key"], quote=legs[0]["quote"])
         await emitter.emit(
             Status.SUBMITTED,
-            state={"attempt": str(attempt), "swap": dumps(submission)},
-            dex=main.venue,
+            state={"attempt": str(attempt), "swap": plan.dumps()},
+            dex=route.main.venue,
             attempt=attempt,
         )
-        await self._run_legs(order, emitter, submission, resume=False)
+        await self._run(order, emitter, plan, resume=False)
 
-    def _swap_request(self, order: Order, leg: Mapping[str, Any], quote: Quote) -> SwapRequest:
-        return SwapRequest(
-            order_id=order.order_id,
-            idempotency_key=leg["key"],
-            from_token=leg["fromToken"],
-            to_token=leg["toToken"],
-            amount=leg["amount"],
-            quote=quote,
-            amount_units=leg["amountUnits"],
-            min_amount_out=leg["minAmountOut"],
-        )
-
-    async def _finish_submitted(self, order: Order, emitter: Emitter, submission: dict[str, Any]) -> None:
-        """Take over swaps a dead worker submitted: ask the venue about each before anything else."""
-        if "legs" not in submission:  # recorded by an older version: one leg, the order's own amount
-            submission = {
-                "kind": "direct",
-                "legs": [
-                    {
-                        "dex": submission["dex"],
-                        "key": submission["key"],
-                        "fromToken": order.from_token,
-                        "toToken": order.to_token,
-                        "amount": order.amount,
-                        "amountUnits": order.amount_units or None,
-                        "minAmountOut": None,
-                        "quote": submission["quote"],
-                    }
-                ],
-            }
-        await self._run_legs(order, emitter, submission, resume=True)
-
-    async def _run_legs(
-        self, order: Order, emitter: Emitter, submission: dict[str, Any], resume: bool
-    ) -> None:
-        """Send each leg in turn (a hop's input is what the hop before it paid), then confirm."""
-        done: list[tuple[Venue, dict[str, Any], SwapResult]] = []
-        for i, leg in enumerate(submission["legs"]):
-            venue = self.venues().get(leg["dex"])
+    async def _run(self, order: Order, emitter: Emitter, plan: SwapPlan, resume: bool) -> None:
+        """Send each swap in turn (a hop's input is what the hop before it paid), then confirm."""
+        done: list[tuple[PlannedSwap, SwapResult]] = []
+        for i, planned in enumerate(plan.swaps):
+            venue = self.venues().get(planned.venue)
             if venue is None:
                 raise StageError(
-                    f"venue {leg['dex']} is no longer configured; "
-                    f"the outcome of the submitted swap {leg['key']} is unknown",
+                    f"venue {planned.venue} is no longer configured; "
+                    f"the outcome of the submitted swap {planned.request.idempotency_key} is unknown",
                     False,
                 )
-            leg = dict(leg)
-            if submission["kind"] == "multi-hop" and done:
-                previous = done[-1][2]
-                leg["amount"] = previous.amount_out
-                leg["amountUnits"] = previous.out_amount
-            quote = leg["quote"]
-            swap = self._swap_request(
-                order, leg, Quote(venue.name, quote["price"], quote["fee"], quote["amountOut"])
-            )
+            if plan.kind == "multi-hop" and done:
+                planned = planned.after_hop(done[-1][1])
+            swap = planned.request
             try:
                 result = await self._lookup(venue, swap.idempotency_key) if resume else None
                 if result is not None:
@@ -395,30 +328,15 @@ class OrderExecutor:
             except StageError as exc:
                 if not done:
                     raise
-                filled = [self._fill(v, lg, r) for v, lg, r in done]
+                filled = [_fill(p, r) for p, r in done]
                 raise StageError(
-                    f"{exc}; leg {i + 1} of {len(submission['legs'])} failed after "
+                    f"{exc}; leg {i + 1} of {len(plan.swaps)} failed after "
                     f"{len(done)} executed (partially filled)",
                     False,
                     fills=filled,
                 ) from exc
-            done.append((venue, leg, result))
-        await self._confirm(order, submission["kind"], done, emitter)
-
-    @staticmethod
-    def _fill(venue: Venue, leg: Mapping[str, Any], result: SwapResult) -> dict[str, Any]:
-        fill = {
-            "dex": venue.name,
-            "txHash": result.tx_hash,
-            "fromToken": leg["fromToken"],
-            "toToken": leg["toToken"],
-            "amountIn": leg["amount"],
-            "amountOut": result.amount_out,
-            "executionPrice": result.execution_price,
-        }
-        if result.out_amount is not None:
-            fill["outAmount"] = str(result.out_amount)
-        return fill
+            done.append((planned, result))
+        await self._confirm(plan.kind, done, emitter)
 
     async def _lookup(self, venue: Venue, key: str) -> SwapResult | None:
         """The venue's word on swap ``key``; a venue that cannot tell fails the order."""
@@ -460,49 +378,60 @@ class OrderExecutor:
             )
         return result
 
-    async def _confirm(
-        self,
-        order: Order,
-        kind: str,
-        done: list[tuple[Venue, dict[str, Any], SwapResult]],
-        emitter: Emitter,
-    ) -> None:
+    async def _confirm(self, kind: str, done: list[tuple[PlannedSwap, SwapResult]], emitter: Emitter) -> None:
         if len(done) == 1:
-            venue, _, result = done[0]
+            planned, result = done[0]
             fields: dict[str, Any] = {}
             if result.out_amount is not None:
                 fields["outAmount"] = str(result.out_amount)
             await emitter.emit(
                 Status.CONFIRMED,
-                dex=venue.name,
+                dex=planned.venue,
                 txHash=result.tx_hash,
                 executionPrice=result.execution_price,
                 amountOut=result.amount_out,
                 **fields,
             )
             return
-        fills = [self._fill(v, leg, r) for v, leg, r in done]
+        fills = [_fill(p, r) for p, r in done]
         if kind == "multi-hop":
             main = done[0]
-            price = math.prod(r.execution_price for _, _, r in done)
-            amount_out = done[-1][2].amount_out
-            units = done[-1][2].out_amount
+            price = math.prod(r.execution_price for _, r in done)
+            amount_out = done[-1][1].amount_out
+            units = done[-1][1].out_amount
         else:
-            main = max(done, key=lambda d: d[1]["amount"])
-            price = sum(r.execution_price * leg["amount"] for _, leg, r in done) / sum(
-                leg["amount"] for _, leg, _ in done
+            main = max(done, key=lambda d: d[0].request.amount)
+            price = sum(r.execution_price * p.request.amount for p, r in done) / sum(
+                p.request.amount for p, _ in done
             )
-            amount_out = sum(r.amount_out for _, _, r in done)
-            outs = [r.out_amount for _, _, r in done]
+            amount_out = sum(r.amount_out for _, r in done)
+            outs = [r.out_amount for _, r in done]
             units = None if None in outs else sum(outs)  # type: ignore[arg-type]
         fields = {"outAmount": str(units)} if units is not None else {}
         await emitter.emit(
             Status.CONFIRMED,
-            dex=main[0].name,
-            txHash=main[2].tx_hash,
+            dex=main[0].venue,
+            txHash=main[1].tx_hash,
             executionPrice=price,
             amountOut=amount_out,
             routeType=kind,
             fills=fills,
             **fields,
         )
+
+
+def _fill(planned: PlannedSwap, result: SwapResult) -> dict[str, Any]:
+    """One executed swap as a ``fills`` entry of a frame."""
+    swap = planned.request
+    fill = {
+        "dex": planned.venue,
+        "txHash": result.tx_hash,
+        "fromToken": swap.from_token,
+        "toToken": swap.to_token,
+        "amountIn": swap.amount,
+        "amountOut": result.amount_out,
+        "executionPrice": result.execution_price,
+    }
+    if result.out_amount is not None:
+        fill["outAmount"] = str(result.out_amount)
+    return fill

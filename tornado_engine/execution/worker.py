@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 
 from redis.exceptions import RedisError, ResponseError
 
@@ -36,6 +37,8 @@ def consumer_name() -> str:
 
 
 class Worker:
+    """``observe_order`` (metrics) makes one callback per order it takes, told of each of its events."""
+
     def __init__(
         self,
         queue: OrderQueue,
@@ -43,12 +46,14 @@ class Worker:
         executor: OrderExecutor,
         config: WorkerConfig,
         name: str | None = None,
+        observe_order: Callable[[], Callable[[Status], None]] | None = None,
     ) -> None:
         self.queue = queue
         self.store = store
         self.executor = executor
         self.config = config
         self.name = name or consumer_name()
+        self.observe_order = observe_order
         self._running: dict[str, asyncio.Task] = {}
         self._parked = 0  # running orders idling between checks (limit, sniper): no slot held
         self._slot_freed = asyncio.Event()
@@ -202,9 +207,10 @@ class Worker:
                 await self.queue.ack(entry.entry_id)
                 return
             order = Order.from_dict(json.loads(state["order"]))
-            emitter = Emitter(self.store, order_id, int(state["seq"]))
+            observer = self.observe_order() if self.observe_order is not None else None
+            emitter = Emitter(self.store, order_id, int(state["seq"]), observer)
             try:
-                status = await self.executor.execute(order, emitter, state)
+                status = await self.executor.execute(order, emitter, state, park=self.park)
             except OwnershipLost as exc:
                 log.warning("worker %s gave up orderId=%s: %s", self.name, order_id, exc)
                 return
