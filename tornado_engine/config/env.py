@@ -20,7 +20,7 @@ import yaml
 _REFERENCE = re.compile(r"\$(\$)?\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-# (file, key path, message, line) -> an exception to raise; config.py passes ConfigError.
+# (file, key path, message, line) -> an exception to raise; yaml_file.py passes ConfigError.
 ErrorFactory = Callable[[str, str, str, "int | None"], Exception]
 
 

@@ -11,7 +11,6 @@ option) stop the start, as a :class:`ConfigError` that says how to fix them.
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -21,6 +20,7 @@ from typing import Any
 import pluggy
 
 from tornado_engine.config import ConfigError, EngineConfig, VenueConfig
+from tornado_engine.config.hints import did_you_mean
 from tornado_engine.venues import hookspecs
 from tornado_engine.venues.api import Venue, VenueSettings
 
@@ -211,12 +211,11 @@ class PluginHost:
         installed = sorted(self.plugins)
         for name in self.disabled:
             if name not in self.plugins:
-                hint = difflib.get_close_matches(name, installed, n=1)
-                extra = f"; did you mean {hint[0]!r}?" if hint else ""
+                hint = did_you_mean(name, installed)
                 raise ConfigError(
                     config.plugins.file,
                     "plugins.disabled",
-                    f"no installed plugin is named {name!r}{extra} (installed: {', '.join(installed)})",
+                    f"no installed plugin is named {name!r}{hint} (installed: {', '.join(installed)})",
                     config.plugins.line,
                 )
 
@@ -311,10 +310,9 @@ class PluginHost:
                 f"venue kind {wanted!r} is registered by {' and '.join(self.ambiguous[wanted])}; "
                 "disable all but one in engine.yaml plugins.disabled"
             )
-        hint = difflib.get_close_matches(wanted, list(self.kinds), n=1)
-        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        hint = did_you_mean(wanted, self.kinds)
         installed = ", ".join(sorted(self.kinds)) or "none"
-        message = f"no installed plugin provides {wanted!r}{extra} (installed: {installed})"
+        message = f"no installed plugin provides {wanted!r}{hint} (installed: {installed})"
         troubled = {n: p for n, p in self.plugins.items() if p.state in (FAILED, DISABLED)}
         if not troubled:
             if venue_config.enabled:
