@@ -1,8 +1,8 @@
 """tornado-engine: an order execution engine for crypto swaps.
 
-The bundled venue plugins live in ``plugins/`` and are installed as their own
-top-level packages, registered through the same ``tornado_engine`` entry-point
-group a third-party plugin uses.
+The bundled simulated venues are their own distribution (``plugins/simulation``),
+registered through the same ``tornado_engine`` entry-point group a third-party
+plugin uses.
 """
 
 from pathlib import Path
@@ -16,18 +16,10 @@ setup(
     long_description=Path("README.rst").read_text(encoding="utf-8"),
     long_description_content_type="text/x-rst",
     python_requires=">=3.10",
-    packages=[
-        *find_packages(include=["tornado_engine", "tornado_engine.*"]),
-        "tornado_engine_mock_raydium",
-        "tornado_engine_mock_meteora",
-    ],
-    # The live page's files ship with the package, so a non-editable install serves them.
-    package_data={"tornado_engine.web": ["static/*"]},
-    package_dir={
-        "tornado_engine": "tornado_engine",
-        "tornado_engine_mock_raydium": "plugins/mock_raydium",
-        "tornado_engine_mock_meteora": "plugins/mock_meteora",
-    },
+    packages=find_packages(include=["tornado_engine", "tornado_engine.*"]),
+    # The live page's files ship with the package, so a non-editable install serves them;
+    # py.typed tells type checkers the plugin API is annotated.
+    package_data={"tornado_engine": ["py.typed"], "tornado_engine.web": ["static/*"]},
     install_requires=[
         "tornado>=6.4",
         "redis[hiredis]>=5.0",
@@ -67,9 +59,5 @@ setup(
     entry_points={
         "console_scripts": ["tornado-engine = tornado_engine.cli:main"],
         "pytest11": ["tornado_engine = tornado_engine.testing"],
-        "tornado_engine": [
-            "mock-raydium = tornado_engine_mock_raydium",
-            "mock-meteora = tornado_engine_mock_meteora",
-        ],
     },
 )

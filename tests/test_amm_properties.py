@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from tornado_engine_simulation.amm import InsufficientLiquidity
+from tornado_engine_simulation.amm.bins import ONE, BinPool, FeeSchedule, make_pool
+from tornado_engine_simulation.amm.constant_product import ConstantProductPool
 
 from tornado_engine.orders.amounts import AmountPrecisionError, from_units, to_units, units_str
-from tornado_engine.simulation.amm import InsufficientLiquidity
-from tornado_engine.simulation.amm.bins import ONE, BinPool, FeeSchedule, make_pool
-from tornado_engine.simulation.amm.constant_product import ConstantProductPool
 
 reserves = st.integers(min_value=10**3, max_value=10**18)
 fees = st.integers(min_value=0, max_value=50_000)

@@ -11,9 +11,9 @@ import pytest
 BROKEN_VENUES = """
 import asyncio, itertools, uuid
 import pytest
-from tornado_engine.simulation.venue import SimulatedVenue
+from tornado_engine import SwapResult
 from tornado_engine.testing import VenueConformance, venue_settings
-from tornado_engine.venues.api import SwapResult
+from tornado_engine_simulation import SimulatedVenue
 
 counter = itertools.count()
 

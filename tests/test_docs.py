@@ -1,7 +1,9 @@
-"""docs/plugins.rst documents every hook and the whole venue interface with exact signatures.
+"""docs/plugins.rst documents every hook, the whole venue interface and the public API, exactly.
 
 Like datasette's test_plugin_hooks_are_documented: change a hook or a public
-method of Venue without changing its documentation and this fails.
+method of Venue without changing its documentation and this fails; export a
+name without documenting it, or tell authors to import one that is not
+exported, and this fails too.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import tornado_engine
 from tornado_engine.venues import api as venue
 from tornado_engine.venues import hookspecs
 
@@ -42,12 +45,24 @@ def signature_text(function) -> str:
 
 HOOKS = {name: f for name, f in vars(hookspecs).items() if hasattr(f, f"{hookspecs.PROJECT_NAME}_spec")}
 VENUE_METHODS = {n: f for n, f in vars(venue.Venue).items() if not n.startswith("_") and callable(f)}
+POOL_ADMIN_METHODS = {n: f for n, f in vars(venue.PoolAdmin).items() if not n.startswith("_") and callable(f)}
+EXPORTS = {name for name in tornado_engine.__all__ if not name.startswith("__")}
 DATA_CLASSES = [venue.VenueSettings, venue.QuoteRequest, venue.Quote, venue.SwapRequest, venue.SwapResult]
+
+
+def imported_from(doc: str, module: str) -> set[str]:
+    """Every name the guide's examples import with ``from <module> import ...``."""
+    names: set[str] = set()
+    for match in re.finditer(rf"from {re.escape(module)} import (?:\(([^)]*)\)|([^\n]+))", doc):
+        text = match.group(1) if match.group(1) is not None else match.group(2)
+        names |= {name.strip() for name in text.split(",") if name.strip()}
+    return names
 
 
 def test_there_are_hooks_and_methods_to_document():
     assert "register_venues" in HOOKS
     assert {"quote", "build", "swap", "status", "supports"} <= set(VENUE_METHODS)
+    assert {"describe_pools", "add_pool"} == set(POOL_ADMIN_METHODS)
 
 
 @pytest.mark.parametrize("name", sorted(HOOKS))
@@ -70,6 +85,54 @@ def test_no_documented_venue_method_is_gone(doc):
     assert set(re.findall(r"\.\. _venue_method_(\w+):", doc)) == set(VENUE_METHODS)
 
 
+@pytest.mark.parametrize("name", sorted(POOL_ADMIN_METHODS))
+def test_every_pool_admin_method_is_documented_with_its_signature(doc, name):
+    assert f".. _pool_admin_method_{name}:" in doc, f"docs/plugins.rst has no section for PoolAdmin.{name}"
+    signature = signature_text(POOL_ADMIN_METHODS[name])
+    assert signature in doc, f"document {signature!r}"
+
+
+def test_no_documented_pool_admin_method_is_gone(doc):
+    assert set(re.findall(r"\.\. _pool_admin_method_(\w+):", doc)) == set(POOL_ADMIN_METHODS)
+
+
+def test_every_name_the_guide_imports_from_tornado_engine_is_exported(doc):
+    imported = imported_from(doc, "tornado_engine")
+    assert "hookimpl" in imported
+    assert imported <= set(tornado_engine.__all__), f"not exported: {sorted(imported - EXPORTS)}"
+
+
+def test_the_public_api_section_imports_exactly_the_exports(doc):
+    section = doc[doc.index("The public API\n---") : doc.index("The venue adapter interface\n---")]
+    assert imported_from(section, "tornado_engine") == EXPORTS
+
+
+@pytest.mark.parametrize("name", sorted(EXPORTS))
+def test_every_export_is_described_beyond_the_list(doc, name):
+    listed = doc[doc.index("The public API\n---") : doc.index("The venue adapter interface\n---")]
+    rest = doc.replace(listed, "")
+    assert re.search(rf"\b{name}\b", rest), f"describe {name} in docs/plugins.rst"
+    assert getattr(tornado_engine, name) is not None
+
+
+def test_the_guide_names_no_engine_module_beyond_the_public_api(doc):
+    named = set(re.findall(r"\btornado_engine\.(\w+)", doc))
+    assert named <= EXPORTS | {"testing"}, f"not public: {sorted(named - EXPORTS - {'testing'})}"
+
+
+def test_every_name_the_guide_imports_from_the_simulation_toolkit_is_exported(doc):
+    toolkit = pytest.importorskip("tornado_engine_simulation")
+    imported = imported_from(doc, "tornado_engine_simulation")
+    assert "SimulatedVenue" in imported
+    assert imported <= set(toolkit.__all__)
+
+
+@pytest.mark.parametrize("package", ["tornado_engine", "tornado_engine_simulation"])
+def test_the_public_packages_are_typed(package):
+    module = pytest.importorskip(package)
+    assert (Path(module.__file__).parent / "py.typed").is_file()
+
+
 @pytest.mark.parametrize("cls", DATA_CLASSES, ids=lambda c: c.__name__)
 def test_every_data_class_is_documented_field_by_field(doc, cls):
     lines = [f"class {cls.__name__}:"]
@@ -80,7 +143,10 @@ def test_every_data_class_is_documented_field_by_field(doc, cls):
     assert block + "\n\n" in doc, f"docs/plugins.rst should hold, exactly:\n{block}"
 
 
-@pytest.mark.parametrize("error", ["VenueError", "RetryableVenueError", "FinalVenueError"])
+@pytest.mark.parametrize(
+    "error",
+    ["VenueError", "RetryableVenueError", "FinalVenueError", "InsufficientLiquidityError", "SlippageError"],
+)
 def test_every_error_class_is_documented(doc, error):
     assert f"``{error}``" in doc
 

@@ -50,7 +50,8 @@ def test_venues_lists_plugins_and_venues_with_their_states(tmp_path, broken_site
     assert "broken failed kinds: - te-broken-plugin 1.0 (te_broken_plugin)" in lines
     assert "! could not be imported: ImportError: needs solana-py" in lines
     assert (
-        "mock-raydium loaded kinds: mock-raydium tornado-engine 0.1.0 (tornado_engine_mock_raydium)" in lines
+        "mock-raydium loaded kinds: mock-raydium tornado-engine-simulation 0.1.0 "
+        "(tornado_engine_mock_raydium)" in lines
     )
     venues = lines[lines.index("venues:") + 1 :]
     assert venues == [  # in venues.yaml's order (write_config sorts the keys)

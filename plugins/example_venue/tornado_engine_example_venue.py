@@ -1,7 +1,7 @@
 """A constant-price venue: quotes the reference price less a fixed spread, never fails.
 
 Written against the bare :class:`tornado_engine.Venue` interface (not the
-engine's simulation helpers) to show everything an adapter must do itself:
+simulation toolkit, ``tornado_engine_simulation``) to show everything an adapter must do itself:
 read and validate its options, classify its errors, make ``swap`` idempotent
 by ``idempotency_key`` (even for two concurrent calls) and answer ``status``.
 """

@@ -11,7 +11,6 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 DEFAULT_DECIMALS = 9
-PPM = 1_000_000
 
 
 class AmountPrecisionError(ValueError):
@@ -47,8 +46,3 @@ def units_str(units: int, decimals: int) -> str:
     """Base units as an exact decimal string in token units, e.g. ``"1.5"``."""
     text = format(Decimal(units).scaleb(-decimals), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def fee_ppm(fraction: float) -> int:
-    """A fee fraction from config (0.003) as parts per million (3000)."""
-    return int(to_decimal(fraction) * PPM)

@@ -6,6 +6,10 @@ must classify its failures: a :class:`RetryableVenueError` may succeed on a
 later attempt (a timeout, an RPC error), a :class:`FinalVenueError` will not
 (insufficient liquidity, an unsupported pair). Any other exception is treated
 as retryable and logged as a plugin bug.
+
+A venue may also offer optional capabilities, each a small Protocol the
+engine checks for (:class:`PoolAdmin`), so the engine never needs to know
+which plugin built the venue.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import abc
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from tornado_engine.config import ConfigSection
 from tornado_engine.orders.amounts import DEFAULT_DECIMALS
 
 
@@ -47,13 +52,14 @@ class VenueSettings:
 
     ``options`` holds every key of the venue's ``venues.yaml`` entry except the
     ones the engine itself reads (``plugin``, ``enabled``, ``tokens``); the
-    factory validates them and raises ``ValueError`` naming the key on a bad one.
+    factory reads them through it, so a bad one raises a ``ConfigError``
+    naming the file, line and key.
     """
 
     name: str
     kind: str
     tokens: frozenset[str]
-    options: Mapping[str, Any]
+    options: ConfigSection
     reference_prices: Mapping[str, float]
     latency_scale: float = 1.0
     seed: int | None = None
@@ -188,3 +194,21 @@ class Venue(abc.ABC):
 
     def supports(self, from_token: str, to_token: str) -> bool:
         return from_token in self.tokens and to_token in self.tokens
+
+
+@runtime_checkable
+class PoolAdmin(Protocol):
+    """Optional: a venue whose pools can be listed and opened while the engine runs.
+
+    ``/api/admin/pools`` serves the venues that have both methods; subclass it
+    next to :class:`Venue` (as the simulated venues do) or just provide them.
+    """
+
+    def describe_pools(self) -> list[dict[str, Any]]:
+        """Every pool with its current state, one JSON object each."""
+
+    def add_pool(self, pair: tuple[str, str], options: ConfigSection) -> None:
+        """Open (or replace) the pool for ``pair`` (base, quote) configured by ``options``.
+
+        Raises ``ConfigError`` (``options.error(key, message)``) naming a bad key.
+        """

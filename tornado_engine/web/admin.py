@@ -1,5 +1,7 @@
-"""``/api/admin/pools``: list the simulated venues' pools, and open one while the engine runs.
+"""``/api/admin/pools``: list the venues' pools, and open one while the engine runs.
 
+Serves the venues that implement the optional :class:`PoolAdmin` capability
+(the simulated ones do); the engine knows nothing else about their pools.
 Off unless ``orders.admin_api: true``: it changes the simulated market, which
 is what demos and tests of sniper orders need, and nothing a trader should
 reach. Pools live in the process that serves the request, so use it with
@@ -11,9 +13,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tornado_engine.config import ConfigError
-from tornado_engine.simulation.pools import parse_pair
+from tornado_engine.config import ConfigError, ConfigSection
+from tornado_engine.venues.api import PoolAdmin
 from tornado_engine.web.handlers import ApiError, JsonHandler
+
+
+def parse_pair(text: str) -> tuple[str, str]:
+    """``"SOL/USDC"`` as ``("SOL", "USDC")``; raises ValueError saying how pools are named."""
+    a, sep, b = text.partition("/")
+    if not sep or not a.strip() or not b.strip() or a.strip() == b.strip():
+        raise ValueError(f"a pool is named 'BASE/QUOTE', e.g. 'SOL/USDC', got {text!r}")
+    return a.strip(), b.strip()
 
 
 class PoolsHandler(JsonHandler):
@@ -24,9 +34,8 @@ class PoolsHandler(JsonHandler):
     def get(self) -> None:
         pools: dict[str, Any] = {}
         for name, venue in self.engine.venues.items():
-            book = getattr(venue, "pools", None)
-            if book is not None and hasattr(book, "describe"):
-                pools[name] = book.describe()
+            if isinstance(venue, PoolAdmin):
+                pools[name] = venue.describe_pools()
         self.write_json({"pools": pools})
 
     def post(self) -> None:
@@ -41,7 +50,7 @@ class PoolsHandler(JsonHandler):
         if venue is None:
             known = ", ".join(sorted(self.engine.venues))
             raise ApiError(400, f"venue must be one of: {known}", "venue")
-        if not hasattr(venue, "add_pool"):
+        if not isinstance(venue, PoolAdmin):
             raise ApiError(400, f"venue {name} does not take pools at run time", "venue")
         pair = body.pop("pair", None)
         try:
@@ -55,7 +64,7 @@ class PoolsHandler(JsonHandler):
             ):
                 raise ApiError(400, f"unknown token {token!r}", "pair")
         try:
-            venue.add_pool((a, b), body)
+            venue.add_pool((a, b), ConfigSection(body, "request", f"pools.{a}/{b}"))
         except ConfigError as exc:
             raise ApiError(400, f"{exc.key}: {exc.message}", exc.key.rsplit(".", 1)[-1]) from None
-        self.write_json({"venue": name, "pair": f"{a}/{b}", "pools": venue.pools.describe()})
+        self.write_json({"venue": name, "pair": f"{a}/{b}", "pools": venue.describe_pools()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -9,6 +10,7 @@ import tornado_engine_example_venue as plugin
 from tornado.httpclient import HTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from tornado_engine import ConfigError
 from tornado_engine.testing import VenueConformance, registered_kinds, venue_settings
 
 VENUES = {
@@ -36,8 +38,6 @@ def test_the_plugin_registers_mock_orca():
 
 
 def test_a_bad_option_names_the_key():
-    from tornado_engine.config import ConfigError
-
     with pytest.raises(ConfigError, match=r"venues\.orca\.fee: expected a number at most 0\.5, got 2"):
         plugin.OrcaLikeVenue(venue_settings("mock-orca", {"fee": 2}, name="orca"))
 
@@ -61,8 +61,6 @@ def test_its_quote_reaches_a_routing_frame(make_config, engine_process):
         while (message := await conn.read_message()) is not None:
             received.append(json.loads(message))
         return received
-
-    import asyncio
 
     routing = next(f for f in asyncio.run(frames()) if f["status"] == "routing")
     assert routing["bestDex"] == "orca"

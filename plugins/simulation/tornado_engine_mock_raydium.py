@@ -1,11 +1,15 @@
 """A mock Raydium-like venue: constant-product pools (x * y = k), a 0.3 % fee taken from the input.
 
 Built exactly as a third-party plugin is: a module with a ``register_venues``
-hook implementation, listed under the ``tornado_engine`` entry-point group.
+hook implementation, listed under the ``tornado_engine`` entry-point group,
+importing only tornado-engine's public API and the simulation toolkit.
 """
 
-from tornado_engine import hookimpl
-from tornado_engine.simulation.venue import SimulatedVenue, SimulationOptions
+from collections.abc import Callable
+
+from tornado_engine_simulation import SimulatedVenue, SimulationOptions
+
+from tornado_engine import Venue, VenueSettings, hookimpl
 
 
 class RaydiumLikeVenue(SimulatedVenue):
@@ -23,5 +27,5 @@ class RaydiumLikeVenue(SimulatedVenue):
 
 
 @hookimpl
-def register_venues(register):
+def register_venues(register: Callable[[str, Callable[[VenueSettings], Venue]], None]) -> None:
     register("mock-raydium", RaydiumLikeVenue)

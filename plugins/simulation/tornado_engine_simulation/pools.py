@@ -1,4 +1,4 @@
-"""The simulated venues' pools: read from ``venues.yaml``, priced by :mod:`tornado_engine.simulation.amm`.
+"""The simulated venues' pools: read from ``venues.yaml``, priced by :mod:`tornado_engine_simulation.amm`.
 
 A :class:`PoolBook` holds one venue's pools by pair. Executed swaps replace a
 pool with its successor; an optional drift moves every pool's price as time
@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tornado_engine.config import ConfigError, ConfigSection
-from tornado_engine.orders.amounts import fee_ppm, from_units
-from tornado_engine.simulation.amm.bins import BinPool, FeeSchedule, make_pool
-from tornado_engine.simulation.amm.constant_product import ConstantProductPool, SwapOutcome
+from tornado_engine import ConfigSection, from_units
+from tornado_engine_simulation.amm.bins import BinPool, FeeSchedule, make_pool
+from tornado_engine_simulation.amm.constant_product import ConstantProductPool, SwapOutcome
+from tornado_engine_simulation.amm.fees import fee_ppm
 
 Pool = ConstantProductPool | BinPool
 MODELS = ("constant_product", "bins")
@@ -39,6 +39,7 @@ class PoolDefaults:
 
 
 def parse_pair(text: str) -> tuple[str, str]:
+    """``"SOL/USDC"`` as ``("SOL", "USDC")``; raises ValueError saying how pools are named."""
     a, sep, b = text.partition("/")
     if not sep or not a.strip() or not b.strip() or a.strip() == b.strip():
         raise ValueError(f"a pool is named 'BASE/QUOTE', e.g. 'SOL/USDC', got {text!r}")
@@ -213,7 +214,7 @@ def read_pools(book: PoolBook, options: ConfigSection, tokens: frozenset[str]) -
         ordered = sorted(tokens)
         for i, a in enumerate(ordered):
             for b in ordered[i + 1 :]:
-                book.add(a, b, ConfigSection({}, pools.file, f"{pools._path}.{a}/{b}"))
+                book.add(a, b, pools.section(f"{a}/{b}"))
         return
     for name in names:
         try:
@@ -227,10 +228,3 @@ def read_pools(book: PoolBook, options: ConfigSection, tokens: frozenset[str]) -
                 )
         book.add(a, b, pools.section(name))
     pools.finish()
-
-
-def pool_spec(data: Mapping[str, Any], where: str) -> ConfigSection:
-    """A pool given at run time (admin endpoint), validated as config is."""
-    if not isinstance(data, Mapping):
-        raise ConfigError("request", where, "expected an object of pool keys")
-    return ConfigSection(dict(data), "request", where)

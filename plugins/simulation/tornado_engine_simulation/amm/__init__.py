@@ -5,6 +5,6 @@ Every rounding goes in the pool's favour (outputs down, fees up), so a pool
 can never be drained by rounding.
 """
 
-from tornado_engine.simulation.amm.errors import InsufficientLiquidity
+from tornado_engine_simulation.amm.errors import InsufficientLiquidity
 
 __all__ = ["InsufficientLiquidity"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tornado_engine.orders.amounts import PPM
-from tornado_engine.simulation.amm.errors import InsufficientLiquidity
+from tornado_engine_simulation.amm.errors import InsufficientLiquidity
+from tornado_engine_simulation.amm.fees import PPM
 
 
 @dataclass(frozen=True)

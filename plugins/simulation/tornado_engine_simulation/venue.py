@@ -21,13 +21,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tornado_engine.config import ConfigSection
-from tornado_engine.orders.amounts import from_units, to_units
-from tornado_engine.simulation.amm.errors import InsufficientLiquidity
-from tornado_engine.simulation.pools import PoolBook, PoolDefaults, pool_spec, read_pools
-from tornado_engine.venues.api import (
+from tornado_engine import (
+    ConfigSection,
     FinalVenueError,
     InsufficientLiquidityError,
+    PoolAdmin,
     Quote,
     QuoteRequest,
     RetryableVenueError,
@@ -36,12 +34,16 @@ from tornado_engine.venues.api import (
     SwapResult,
     Venue,
     VenueSettings,
+    from_units,
+    to_units,
 )
+from tornado_engine_simulation.amm.errors import InsufficientLiquidity
+from tornado_engine_simulation.pools import PoolBook, PoolDefaults, read_pools
 
 
 @dataclass(frozen=True)
 class SimulationOptions:
-    """A venue's simulation keys in ``venues.yaml`` (``pools`` is read by :mod:`sim_pools`)."""
+    """A venue's simulation keys in ``venues.yaml`` (``pools`` is read by :mod:`.pools`)."""
 
     fee: float
     price_variance: float
@@ -87,8 +89,8 @@ class SimulationOptions:
         )
 
 
-class SimulatedVenue(Venue):
-    """A venue trading against its own simulated pools."""
+class SimulatedVenue(Venue, PoolAdmin):
+    """A venue trading against its own simulated pools, which the admin endpoint can list and extend."""
 
     pool_model = "constant_product"
     defaults = SimulationOptions(
@@ -141,11 +143,13 @@ class SimulatedVenue(Venue):
     def supports(self, from_token: str, to_token: str) -> bool:
         return self.pools.find(from_token, to_token) is not None
 
-    def add_pool(self, pair: tuple[str, str], spec: dict[str, Any]) -> None:
-        """Open a pool while running (admin endpoint); raises ConfigError on a bad spec."""
+    def describe_pools(self) -> list[dict[str, Any]]:
+        return self.pools.describe()
+
+    def add_pool(self, pair: tuple[str, str], options: ConfigSection) -> None:
         a, b = pair
+        self.pools.add(a, b, options)
         self.tokens = self.tokens | {a, b}
-        self.pools.add(a, b, pool_spec(spec, f"pools.{a}/{b}"))
 
     async def _delay(self, span: tuple[float, float], *parts: object) -> None:
         scale = self.settings.latency_scale

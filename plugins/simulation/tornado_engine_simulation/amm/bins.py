@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from tornado_engine.orders.amounts import PPM
-from tornado_engine.simulation.amm.constant_product import SwapOutcome
-from tornado_engine.simulation.amm.errors import InsufficientLiquidity
+from tornado_engine_simulation.amm.constant_product import SwapOutcome
+from tornado_engine_simulation.amm.errors import InsufficientLiquidity
+from tornado_engine_simulation.amm.fees import PPM
 
 Q = 64
 ONE = 1 << Q

@@ -1,1 +1,0 @@
-"""Simulated DEX venues: pools, pool math, latencies and failures."""
