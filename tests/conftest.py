@@ -7,6 +7,8 @@ import pytest
 from tornado_engine.config import load_config
 from tornado_engine.engine import Engine
 from tornado_engine.testing import EngineClient
+from tornado_engine.web.app import make_app
+from tornado_engine.web.connections import Connections
 
 
 @pytest.fixture
@@ -41,8 +43,14 @@ def engine(io_loop, redis_server, config_dir, extra_plugins):
 
 
 @pytest.fixture
-def app(engine):
-    return engine.make_app()
+def connections(engine) -> Connections:
+    """The order sockets the app below holds open, and the updates none of them took."""
+    return Connections(engine.desk.updates)
+
+
+@pytest.fixture
+def app(engine, connections):
+    return make_app(engine, connections)
 
 
 @pytest.fixture

@@ -155,14 +155,14 @@ async def test_refused_socket_is_logged_with_order_id_and_error_status(client, l
 
 @pytest.mark.gen_test(timeout=15)
 async def test_updates_after_the_client_disconnects_are_logged_as_undelivered_warnings(
-    client, engine, plugin, logs
+    client, engine, connections, plugin, logs
 ):
     order_id = await client.submit()
     conn = await client.connect(f"orderId={order_id}")
     await read_until(conn, "routing")
     await plugin.venues["slow"].swapping.wait()
     conn.close()
-    await eventually(lambda: order_id not in engine.sockets, "the server to see the close")
+    await eventually(lambda: order_id not in connections.sockets, "the server to see the close")
     assert any(
         r.levelno == logging.WARNING and f"client of orderId={order_id} disconnected" in r.getMessage()
         for r in logs.records
@@ -180,12 +180,14 @@ async def test_updates_after_the_client_disconnects_are_logged_as_undelivered_wa
 
 
 @pytest.mark.gen_test(timeout=15)
-async def test_order_still_reaches_a_terminal_status_when_its_client_is_gone(client, engine, plugin):
+async def test_order_still_reaches_a_terminal_status_when_its_client_is_gone(
+    client, engine, connections, plugin
+):
     order_id = await client.submit()
     conn = await client.connect(f"orderId={order_id}")
     await read_until(conn, "pending")
     conn.close()
-    await eventually(lambda: order_id not in engine.sockets, "the server to see the close")
+    await eventually(lambda: order_id not in connections.sockets, "the server to see the close")
     plugin.gate.set()
     deadline = time.monotonic() + 5
     while (state := await engine.store.state(order_id))["status"] not in TERMINAL_VALUES:
@@ -195,13 +197,15 @@ async def test_order_still_reaches_a_terminal_status_when_its_client_is_gone(cli
 
 
 @pytest.mark.gen_test(timeout=15)
-async def test_nothing_is_undelivered_while_another_socket_of_the_order_is_open(client, engine, plugin, logs):
+async def test_nothing_is_undelivered_while_another_socket_of_the_order_is_open(
+    client, engine, connections, plugin, logs
+):
     order_id = await client.submit()
     leaving = await client.connect(f"orderId={order_id}")
     staying = await client.connect(f"orderId={order_id}")
     await read_until(leaving, "routing")
     leaving.close()
-    await eventually(lambda: len(engine.sockets.get(order_id, ())) == 1, "the server to see one close")
+    await eventually(lambda: len(connections.sockets.get(order_id, ())) == 1, "the server to see one close")
     plugin.gate.set()
     frames = await read_until(staying, "confirmed")
     assert frames[-1]["status"] == "confirmed"
@@ -210,14 +214,14 @@ async def test_nothing_is_undelivered_while_another_socket_of_the_order_is_open(
 
 @pytest.mark.gen_test(timeout=15)
 async def test_client_that_reconnects_gets_what_it_missed_and_nothing_more_is_undelivered(
-    client, engine, plugin, logs
+    client, engine, connections, plugin, logs
 ):
     order_id = await client.submit()
     conn = await client.connect(f"orderId={order_id}")
     seen = await read_until(conn, "routing")
     await plugin.venues["slow"].swapping.wait()
     conn.close()
-    await eventually(lambda: order_id not in engine.sockets, "the server to see the close")
+    await eventually(lambda: order_id not in connections.sockets, "the server to see the close")
 
     back = await client.connect(f"orderId={order_id}&lastSeq={seen[-1]['seq']}")
     plugin.gate.set()

@@ -56,8 +56,8 @@ async def test_quote_latency_and_errors_are_per_venue(client, base_url):
 
 
 @pytest.mark.gen_test(timeout=15)
-async def test_undelivered_updates_are_exposed(engine, http_server, base_url):
-    engine.undelivered = 3  # what ws.py counts when a frame finds no socket
+async def test_undelivered_updates_are_exposed(engine, connections, http_server, base_url):
+    connections.undelivered = 3  # what the socket counts when a frame finds no socket
     m = await scrape(base_url)
     assert m[("tornado_engine_undelivered_updates_total", ())] == 3
 

@@ -238,7 +238,7 @@ TWELVE_FAILING_VENUES = {
 )
 @pytest.mark.gen_test(timeout=20)
 async def test_a_client_that_stops_reading_is_dropped_not_buffered_forever(
-    venues_config, engine_overrides, client, engine, http_port, caplog
+    venues_config, engine_overrides, client, engine, connections, http_port, caplog
 ):
     # 40 attempts over 12 venues, 20 ms each: some 75 KiB of frames in under a
     # second, far more than the (shrunk) kernel buffers of a reader that never reads.
@@ -254,10 +254,10 @@ async def test_a_client_that_stops_reading_is_dropped_not_buffered_forever(
     )
     try:
         deadline = asyncio.get_running_loop().time() + 5
-        while not engine.sockets.get(order_id):
+        while not connections.sockets.get(order_id):
             assert asyncio.get_running_loop().time() < deadline, "the stalled socket never opened"
             await asyncio.sleep(0.002)
-        (handler,) = engine.sockets[order_id]
+        (handler,) = connections.sockets[order_id]
         handler.ws_connection.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         frames = await client.frames(order_id)  # a healthy reader on the same order
         assert frames[-1]["status"] == "failed" and frames[-1]["attempts"] == 40

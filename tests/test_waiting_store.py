@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tornado_engine.orders.order import Order
-from tornado_engine.waiting.in_memory import WaitingStore
+from tornado_engine.waiting.in_memory import MemoryWaitingStore
 
 
 class FakeClock:
@@ -39,11 +39,11 @@ def expired() -> list[Order]:
 
 
 @pytest.fixture
-def store(clock, expired) -> WaitingStore:
+def store(clock, expired) -> MemoryWaitingStore:
     async def on_expired(order: Order) -> None:
         expired.append(order)
 
-    return WaitingStore(ttl_seconds=60, on_expired=on_expired, clock=clock)
+    return MemoryWaitingStore(ttl_seconds=60, on_expired=on_expired, clock=clock)
 
 
 # -- put / peek / contains / len / clear -------------------------------------------------------------
@@ -219,7 +219,7 @@ async def test_sweep_survives_a_failing_expiry_callback(clock, caplog):
     async def broken(order: Order) -> None:
         raise ConnectionError("redis is down")
 
-    store = WaitingStore(ttl_seconds=1, on_expired=broken, clock=clock)
+    store = MemoryWaitingStore(ttl_seconds=1, on_expired=broken, clock=clock)
     store.put(make_order("a"))
     store.put(make_order("b"))
     clock.advance(1)
@@ -237,7 +237,7 @@ async def test_sweeper_task_expires_orders_by_itself(expired):
     async def on_expired(order: Order) -> None:
         expired.append(order)
 
-    store = WaitingStore(ttl_seconds=0.05, on_expired=on_expired)
+    store = MemoryWaitingStore(ttl_seconds=0.05, on_expired=on_expired)
     store.start(interval=0.01)
     try:
         store.put(make_order())
@@ -251,7 +251,7 @@ async def test_sweeper_task_expires_orders_by_itself(expired):
 
 @pytest.mark.gen_test
 async def test_stop_is_idempotent():
-    store = WaitingStore(ttl_seconds=1)
+    store = MemoryWaitingStore(ttl_seconds=1)
     store.start()
     await store.stop()
     await store.stop()
@@ -384,7 +384,7 @@ async def test_socket_arriving_while_an_expiry_is_being_recorded_waits_for_it(cl
         await gate.wait()
         recorded.append(order.order_id)
 
-    store = WaitingStore(ttl_seconds=1, on_expired=slow_expiry, clock=clock)
+    store = MemoryWaitingStore(ttl_seconds=1, on_expired=slow_expiry, clock=clock)
     store.put(make_order())
     clock.advance(1)
     sweeping = asyncio.ensure_future(store.sweep())

@@ -21,7 +21,8 @@ from tornado_engine.observability.logs import LIFECYCLE, configure_logging
 from tornado_engine.venues.host import PluginHost
 from tornado_engine.venues.reload import reload_venues
 from tornado_engine.venues.report import render_text, unavailable
-from tornado_engine.web.socket import OrderSocketHandler
+from tornado_engine.web.app import make_app
+from tornado_engine.web.connections import Connections
 
 log = logging.getLogger("tornado_engine")
 lifecycle = logging.getLogger(LIFECYCLE)
@@ -164,8 +165,10 @@ async def _run(engine: Engine, host: str, port: int, config_dir: str | None = No
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_venues, engine, config_dir)
     await engine.start()
     server = None
+    connections: Connections | None = None
     if engine.serves_api:
-        server = tornado.httpserver.HTTPServer(engine.make_app(), xheaders=True)
+        connections = Connections(engine.desk.updates)
+        server = tornado.httpserver.HTTPServer(make_app(engine, connections), xheaders=True)
         sockets = tornado.netutil.bind_sockets(port, host or None)
         server.add_sockets(sockets)
         bound = sockets[0].getsockname()[1]
@@ -186,10 +189,8 @@ async def _run(engine: Engine, host: str, port: int, config_dir: str | None = No
     lifecycle.info("stopping: no new orders; in-flight orders get a grace period")
     if server is not None:
         server.stop()
-        for handlers in list(engine.sockets.values()):
-            for handler in list(handlers):
-                if isinstance(handler, OrderSocketHandler):
-                    handler.close(CLOSE_GOING_AWAY, "server shutting down; reconnect with lastSeq")
+    if connections is not None:
+        connections.close_all(CLOSE_GOING_AWAY, "server shutting down; reconnect with lastSeq")
     await engine.stop(engine.config.worker.shutdown_grace_seconds)
     lifecycle.info("stopped")
 

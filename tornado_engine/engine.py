@@ -1,8 +1,11 @@
-"""The engine: config, venues, Redis clients and the two halves wired together.
+"""The engine: the composition root, where config, venues, Redis and the two halves are wired.
 
 ``role`` picks the halves: ``api`` serves HTTP and WebSockets, ``worker``
 executes orders, ``all`` does both in one process. The halves share nothing
-but Redis, whichever process they run in.
+but Redis, whichever process they run in. The API half's operations on
+orders live on the :class:`OrderDesk` built here; the web layer
+(``tornado_engine.web.app.make_app``) builds its Application from a started
+engine, and this module does not know it.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from collections.abc import Iterable, Mapping
 
 import pluggy
 import redis.asyncio as aioredis
-import tornado.web
 
 from tornado_engine.config import EngineConfig
+from tornado_engine.desk import OrderDesk
 from tornado_engine.execution.executor import OrderExecutor
 from tornado_engine.execution.worker import Worker
 from tornado_engine.observability.metrics import EngineMetrics
@@ -30,7 +33,8 @@ from tornado_engine.storage.store import OrderStore
 from tornado_engine.storage.updates import UpdateHub
 from tornado_engine.venues.api import Venue
 from tornado_engine.venues.host import PluginHost
-from tornado_engine.waiting.in_memory import WaitingStore
+from tornado_engine.waiting.base import WaitingStore
+from tornado_engine.waiting.in_memory import MemoryWaitingStore
 from tornado_engine.waiting.in_redis import RedisWaitingStore
 
 log = logging.getLogger(__name__)
@@ -57,23 +61,25 @@ class Engine:
         self.pm = self.plugins.pm
         self.venues: Mapping[str, Venue] = self.plugins.build_venues(config)
         self.rules = self._rules()
-        self.waiting: WaitingStore | RedisWaitingStore = WaitingStore(
-            config.orders.waiting_ttl_seconds, on_expired=self._record_expired
-        )
         self.embedded: EmbeddedRedis | None = None
         self.redis: aioredis.Redis | None = None
         self.blocking_redis: aioredis.Redis | None = None
         self.store: OrderStore | None = None
         self.queue: OrderQueue | None = None
         self.hub: UpdateHub | None = None
+        self.waiting: WaitingStore | None = None
+        self._desk: OrderDesk | None = None
         self.worker: Worker | None = None
-        # Open sockets per order in this process, and frames no socket could take.
-        self.sockets: dict[str, set] = {}
-        self.undelivered = 0
-        self.metrics = EngineMetrics(self)
+        self.metrics = EngineMetrics()
         self.executor = OrderExecutor(
             lambda: self.venues, config.worker, settings=config, observe_quotes=self.metrics.observe_quotes
         )
+
+    def switch_venues(self, config: EngineConfig, venues: Mapping[str, Venue]) -> None:
+        """Switch to venues built from a reloaded venues.yaml; orders already routed keep theirs."""
+        self.config = config
+        self.venues = venues
+        self.rules = self._rules()
 
     def _rules(self) -> OrderRules:
         venues = self.venues.values()
@@ -95,6 +101,15 @@ class Engine:
     def runs_worker(self) -> bool:
         return self.role in ("all", "worker")
 
+    @property
+    def desk(self) -> OrderDesk:
+        """The API half's operations on orders: admit, watch, lookup."""
+        if self._desk is None:
+            raise RuntimeError(
+                f"no order desk: the engine is not started, or its role ({self.role}) has no API"
+            )
+        return self._desk
+
     async def start(self) -> None:
         """Connect to Redis and start the background tasks of this role."""
         if self.redis_url is None:
@@ -105,18 +120,12 @@ class Engine:
         batcher = CommandBatcher(self.redis)
         self.store = OrderStore(self.redis, self.keys, self.config.orders.retention_seconds, batcher)
         self.queue = OrderQueue(self.redis, self.blocking_redis, self.keys, batcher)
-        if self.config.orders.waiting_store == "redis":
-            self.waiting = RedisWaitingStore(
-                self.redis,
-                self.keys,
-                self.config.orders.waiting_ttl_seconds,
-                expired_frame=self._expired_frame,
-                retention_seconds=self.config.orders.retention_seconds,
-            )
         if self.serves_api:
+            self.waiting = self._waiting_store(self.redis, self.store)
             self.hub = UpdateHub(self.blocking_redis, self.keys)
             await asyncio.wait_for(self.hub.start(), 15)
             self.waiting.start()
+            self._desk = OrderDesk(self.waiting, self.store, self.queue, self.hub)
         if self.runs_worker:
             self.worker = Worker(
                 self.queue,
@@ -133,17 +142,37 @@ class Engine:
             await self.worker.stop(grace_seconds)
         if self.hub is not None:
             await self.hub.stop()
-        await self.waiting.stop()
+        if self.waiting is not None:
+            await self.waiting.stop()
         for client in (self.redis, self.blocking_redis):
             if client is not None:
                 await client.aclose()
         if self.embedded is not None:
             self.embedded.close()
 
-    async def _record_expired(self, order: Order) -> None:
-        assert self.store is not None
-        self.metrics.orders.labels(Status.EXPIRED.value).inc()
-        await self.store.create(order, self._expired_frame(order.order_id), queue=None)
+    async def scrape_metrics(self) -> bytes:
+        """What ``GET /metrics`` serves: the counters kept so far, and the backlog read now."""
+        if self.redis is not None and self.queue is not None:
+            await self.metrics.refresh(self.redis, self.queue.name, self.waiting)
+        return self.metrics.exposition()
+
+    def _waiting_store(self, redis: aioredis.Redis, store: OrderStore) -> WaitingStore:
+        """The backend ``orders.waiting_store`` names: this process's memory, or the shared Redis."""
+        orders = self.config.orders
+        if orders.waiting_store == "redis":
+            return RedisWaitingStore(
+                redis,
+                self.keys,
+                orders.waiting_ttl_seconds,
+                expired_frame=self._expired_frame,
+                retention_seconds=orders.retention_seconds,
+            )
+
+        async def record_expired(order: Order) -> None:
+            self.metrics.orders.labels(Status.EXPIRED.value).inc()
+            await store.create(order, self._expired_frame(order.order_id), queue=None)
+
+        return MemoryWaitingStore(orders.waiting_ttl_seconds, on_expired=record_expired)
 
     def _expired_frame(self, order_id: str) -> dict:
         return order_frame(
@@ -153,8 +182,3 @@ class Engine:
             error=f"no client connected within {self.config.orders.waiting_ttl_seconds:g}s; "
             "the order was not executed",
         )
-
-    def make_app(self, **settings) -> tornado.web.Application:
-        from tornado_engine.web.app import make_app
-
-        return make_app(self, **settings)

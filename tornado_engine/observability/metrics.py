@@ -1,10 +1,12 @@
 """Prometheus metrics for one engine: what ``GET /metrics`` serves.
 
-Each :class:`Engine` owns a :class:`CollectorRegistry`, so several engines in
-one process (tests, an api and a worker side by side) never share counters.
-Counts are per process: Prometheus sums them across processes. The pipeline
-and router call two small hooks (:meth:`order_observer`,
-:meth:`observe_quotes`); everything read from Redis is read at scrape time.
+Each engine owns an :class:`EngineMetrics` with its own
+:class:`CollectorRegistry`, so several engines in one process (tests, an api
+and a worker side by side) never share counters. Counts are per process:
+Prometheus sums them across processes. The executor calls two small hooks
+(:meth:`order_observer`, :meth:`observe_quotes`); the web layer hands over
+its socket counts (:meth:`count_sockets`); everything read from Redis is read
+at scrape time (:meth:`refresh`).
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
+from tornado_engine.waiting.base import WaitingStore
 
 if TYPE_CHECKING:
-    from tornado_engine.engine import Engine
     from tornado_engine.execution.quoting import QuoteOutcome
 
 log = logging.getLogger(__name__)
@@ -31,27 +34,38 @@ STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 QUOTE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5)
 
 
-class _LiveCollector(Collector):
-    """Values the engine already keeps, read when scraped."""
+class SocketCounts(Protocol):
+    """What the web layer counts: its open order sockets, and the updates none could take."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    @property
+    def open_sockets(self) -> int: ...
+
+    @property
+    def undelivered(self) -> int: ...
+
+
+class _SocketCollector(Collector):
+    """Counts the web layer already keeps, read when scraped."""
+
+    def __init__(self, counts: SocketCounts) -> None:
+        self.counts = counts
 
     def collect(self) -> Iterator[Any]:
-        sockets = sum(len(s) for s in self.engine.sockets.values())
         yield GaugeMetricFamily(
-            "tornado_engine_websockets_open", "Order WebSockets open in this process", value=sockets
+            "tornado_engine_websockets_open",
+            "Order WebSockets open in this process",
+            value=self.counts.open_sockets,
         )
         yield CounterMetricFamily(
             "tornado_engine_undelivered_updates",
             "Order updates no open socket of this process could take (the client may fetch them later)",
-            value=self.engine.undelivered,
+            value=self.counts.undelivered,
         )
 
 
 class EngineMetrics:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self) -> None:
+        self._sockets: _SocketCollector | None = None
         self.registry = CollectorRegistry()
         r = self.registry
         self.orders = Counter(
@@ -93,7 +107,6 @@ class EngineMetrics:
             "Orders waiting for their client to open the WebSocket",
             registry=r,
         )
-        r.register(_LiveCollector(engine))
         for status in sorted(TERMINAL_VALUES):
             self.orders.labels(status)  # every terminal status shows, at 0 until it happens
 
@@ -118,15 +131,19 @@ class EngineMetrics:
             if outcome.quote is None:
                 self.quote_errors.labels(outcome.venue).inc()
 
-    async def refresh(self) -> None:
-        """Read the queue and the waiting store (one Redis round trip for the queue)."""
-        engine = self.engine
-        if engine.redis is None or engine.queue is None:
-            return
+    def count_sockets(self, counts: SocketCounts) -> None:
+        """Expose the socket counts of the Application being built (one at a time)."""
+        if self._sockets is not None:
+            self.registry.unregister(self._sockets)
+        self._sockets = _SocketCollector(counts)
+        self.registry.register(self._sockets)
+
+    async def refresh(self, redis: aioredis.Redis, queue_name: str, waiting: WaitingStore | None) -> None:
+        """Read the queue (one Redis round trip) and, on an API process, the waiting store."""
         try:
-            async with engine.redis.pipeline(transaction=False) as pipe:
-                pipe.xlen(engine.queue.name)
-                pipe.xrange(engine.queue.name, count=1)
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.xlen(queue_name)
+                pipe.xrange(queue_name, count=1)
                 pipe.time()
                 depth, oldest, (seconds, micros) = await pipe.execute()
             self.queue_depth.set(depth)
@@ -137,8 +154,8 @@ class EngineMetrics:
                 self.queue_oldest.set(max(0.0, age))
             else:
                 self.queue_oldest.set(0)
-            if engine.serves_api:
-                self.waiting.set(await engine.waiting.count())
+            if waiting is not None:
+                self.waiting.set(await waiting.count())
         except RedisError as exc:
             log.warning("metrics: could not read the queue from Redis: %s", exc)
 

@@ -5,7 +5,8 @@ new file is validated exactly as at start-up; if anything is wrong, the
 running venues stay and the log says why. Venues whose configuration did not
 change keep their adapter object (and whatever state it holds), and an order
 already routed keeps the venue object it chose: the executor looks venues up
-through ``engine.venues`` at each stage, so replacing that dict is the whole
+through ``engine.venues`` at each stage, so replacing that dict, and the
+order rules derived from it (:meth:`Engine.switch_venues`), is the whole
 switch. ``engine.yaml`` is read at start-up only.
 """
 
@@ -67,9 +68,7 @@ def reload_venues(engine: Engine, config_dir: str | os.PathLike | None) -> Reloa
         log.error("reload of venues.yaml failed; the running venues stay: %s", exc)
         return ReloadResult(False, error=str(exc))
     previous = dict(engine.venues)
-    engine.config = config
-    engine.venues = venues
-    engine.rules = engine._rules()
+    engine.switch_venues(config, venues)
     result = ReloadResult(
         True,
         added=tuple(n for n in venues if n not in previous),

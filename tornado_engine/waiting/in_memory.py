@@ -16,13 +16,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from tornado_engine.orders.order import Order
+from tornado_engine.waiting.base import CreateOrder
+from tornado_engine.waiting.sweeper import ExpirySweeper
 
 log = logging.getLogger(__name__)
-
-CreateOrder = Callable[[Order, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass
@@ -31,8 +29,12 @@ class _Entry:
     deadline: float
 
 
-class WaitingStore:
-    """In this process's memory: the POST and the WebSocket must reach the same process."""
+class MemoryWaitingStore:
+    """In this process's memory: the POST and the WebSocket must reach the same process.
+
+    A :class:`~tornado_engine.waiting.base.WaitingStore`; ``put``, ``peek`` and
+    ``take`` are its synchronous core.
+    """
 
     shared = False
 
@@ -47,7 +49,7 @@ class WaitingStore:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._handoffs: dict[str, asyncio.Future[bool]] = {}
-        self._sweeper: asyncio.Task | None = None
+        self._sweeper = ExpirySweeper(self.sweep, ttl_seconds)
 
     def put(self, order: Order) -> None:
         self._entries[order.order_id] = _Entry(order, self._clock() + self.ttl_seconds)
@@ -92,7 +94,7 @@ class WaitingStore:
             return None
         return await asyncio.shield(future)
 
-    # The async interface every waiting store offers (see waiting_redis for the shared one).
+    # The interface every waiting store offers (waiting.base.WaitingStore).
 
     async def submit(self, order: Order) -> None:
         self.put(order)
@@ -161,31 +163,7 @@ class WaitingStore:
         return len(expired)
 
     def start(self, interval: float | None = None) -> None:
-        self._sweeper = start_sweeper(self.sweep, self.ttl_seconds, interval)
+        self._sweeper.start(interval)
 
     async def stop(self) -> None:
-        await stop_sweeper(self._sweeper)
-        self._sweeper = None
-
-
-def start_sweeper(
-    sweep: Callable[[], Awaitable[int]], ttl_seconds: float, interval: float | None = None
-) -> asyncio.Task:
-    """Expire waiting orders every ``interval`` (default: a quarter of the TTL, 50 ms to 1 s)."""
-    interval = interval or max(0.05, min(1.0, ttl_seconds / 4))
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await sweep()
-            except (RedisError, OSError) as exc:
-                log.error("waiting-store sweep skipped, Redis unavailable: %s", exc)
-
-    return asyncio.get_running_loop().create_task(loop(), name="waiting-sweeper")
-
-
-async def stop_sweeper(task: asyncio.Task | None) -> None:
-    if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await self._sweeper.stop()

@@ -9,7 +9,6 @@ an order is handed off or expired exactly once.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -22,7 +21,8 @@ from tornado_engine.orders.frames import dumps
 from tornado_engine.orders.order import Order
 from tornado_engine.storage.keys import Keys
 from tornado_engine.storage.store import live_message
-from tornado_engine.waiting.in_memory import CreateOrder, start_sweeper, stop_sweeper
+from tornado_engine.waiting.base import CreateOrder
+from tornado_engine.waiting.sweeper import ExpirySweeper
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ return order
 
 
 class RedisWaitingStore:
+    """A :class:`~tornado_engine.waiting.base.WaitingStore` every API process shares."""
+
     shared = True
 
     def __init__(
@@ -72,7 +74,7 @@ class RedisWaitingStore:
         self._expired_frame = expired_frame
         self._retention_seconds = retention_seconds
         self._move = redis.register_script(_MOVE)
-        self._sweeper: asyncio.Task | None = None
+        self._sweeper = ExpirySweeper(self.sweep, ttl_seconds)
 
     async def submit(self, order: Order) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -143,8 +145,7 @@ class RedisWaitingStore:
         return expired
 
     def start(self, interval: float | None = None) -> None:
-        self._sweeper = start_sweeper(self.sweep, self.ttl_seconds, interval)
+        self._sweeper.start(interval)
 
     async def stop(self) -> None:
-        await stop_sweeper(self._sweeper)
-        self._sweeper = None
+        await self._sweeper.stop()

@@ -15,7 +15,7 @@ from typing import Any
 
 from tornado_engine.config import ConfigError, ConfigSection
 from tornado_engine.venues.api import PoolAdmin
-from tornado_engine.web.handlers import ApiError, JsonHandler
+from tornado_engine.web.base import ApiError, JsonHandler
 
 
 def parse_pair(text: str) -> tuple[str, str]:

@@ -8,14 +8,11 @@ import tornado.web
 
 from tornado_engine.engine import Engine
 from tornado_engine.web.admin import PoolsHandler
-from tornado_engine.web.handlers import (
-    ExecuteOrderHandler,
-    HealthHandler,
-    NotFoundHandler,
-    OrderHandler,
-)
+from tornado_engine.web.base import NotFoundHandler
+from tornado_engine.web.connections import Connections
 from tornado_engine.web.openapi import OpenApiHandler
-from tornado_engine.web.ops import LiveHandler, MetricsHandler, ReadyHandler
+from tornado_engine.web.ops import HealthHandler, LiveHandler, MetricsHandler, ReadyHandler
+from tornado_engine.web.orders import ExecuteOrderHandler, OrderHandler
 from tornado_engine.web.page import (
     STATIC_DIR,
     ActivityHandler,
@@ -26,12 +23,20 @@ from tornado_engine.web.page import (
 from tornado_engine.web.socket import OrderSocketHandler
 
 
-def make_app(engine: Engine, **settings: Any) -> tornado.web.Application:
+def make_app(
+    engine: Engine, connections: Connections | None = None, **settings: Any
+) -> tornado.web.Application:
+    """The API of a started engine; ``connections`` holds its open order sockets (new if not given)."""
+    desk = engine.desk
+    if connections is None:
+        connections = Connections(desk.updates)
+    engine.metrics.count_sockets(connections)
     deps = {"engine": engine}
+    socket = {"server": engine.config.server, "desk": desk, "connections": connections}
     routes = [
         (r"/api/orders/execute", ExecuteOrderHandler, deps),
         (r"/api/orders/([^/]+)", OrderHandler, deps),
-        (r"/ws", OrderSocketHandler, deps),
+        (r"/ws", OrderSocketHandler, socket),
         (r"/health", HealthHandler, deps),
         (r"/health/live", LiveHandler, deps),
         (r"/health/ready", ReadyHandler, deps),
@@ -39,7 +44,7 @@ def make_app(engine: Engine, **settings: Any) -> tornado.web.Application:
         (r"/api/openapi.json", OpenApiHandler, deps),
         (r"/api/venues", VenuesHandler, deps),
         (r"/api/admin/pools", PoolsHandler, deps),
-        (r"/api/activity", ActivityHandler, {**deps, "activity": follow_activity(engine)}),
+        (r"/api/activity", ActivityHandler, {**deps, "activity": follow_activity(desk.updates)}),
         (r"/()", PageFileHandler, {"path": STATIC_DIR, "default_filename": "index.html"}),
         (r"/static/(.+)", PageFileHandler, {"path": STATIC_DIR}),
     ]

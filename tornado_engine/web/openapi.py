@@ -11,7 +11,7 @@ from typing import Any
 
 from tornado_engine import __version__
 from tornado_engine.orders.statuses import Status
-from tornado_engine.web.handlers import JsonHandler
+from tornado_engine.web.base import JsonHandler
 
 
 def _ref(name: str) -> dict[str, str]:

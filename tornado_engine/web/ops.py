@@ -1,18 +1,43 @@
-"""Endpoints for operators and their tools: Prometheus metrics, liveness and readiness."""
+"""Endpoints for operators and their tools: health, Prometheus metrics, liveness and readiness."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import tornado.web
 from redis.exceptions import RedisError
 
 from tornado_engine.engine import Engine
-from tornado_engine.web.handlers import JsonHandler
+from tornado_engine.web.base import JsonHandler
 
 # The text format every Prometheus reads (what generate_latest writes for these metric names).
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 READY_TIMEOUT_S = 2.0
+HEALTH_TIMEOUT_S = 2.0
+
+
+class HealthHandler(JsonHandler):
+    """``GET /health``: 200 when Redis answers, 503 when it does not."""
+
+    async def get(self) -> None:
+        assert self.engine.redis is not None
+        try:
+            await asyncio.wait_for(self.engine.redis.ping(), HEALTH_TIMEOUT_S)
+            redis_state = "ok"
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            redis_state = f"unreachable: {type(exc).__name__}"
+        ok = redis_state == "ok"
+        body: dict[str, Any] = {
+            "status": "ok" if ok else "degraded",
+            "redis": redis_state,
+            "role": self.engine.role,
+            "venues": sorted(self.engine.venues),
+            "waitingOrders": await self.engine.desk.waiting_count() if ok else None,
+        }
+        if self.engine.worker is not None:
+            body["ordersInFlight"] = self.engine.worker.in_flight
+        self.write_json(body, 200 if ok else 503)
 
 
 class MetricsHandler(tornado.web.RequestHandler):
@@ -22,10 +47,10 @@ class MetricsHandler(tornado.web.RequestHandler):
         self.engine = engine
 
     async def get(self) -> None:
-        await self.engine.metrics.refresh()
+        text = await self.engine.scrape_metrics()
         self.set_header("Content-Type", PROMETHEUS_TEXT)
         self.set_header("Cache-Control", "no-store")
-        self.finish(self.engine.metrics.exposition())
+        self.finish(text)
 
 
 class LiveHandler(JsonHandler):

@@ -21,7 +21,8 @@ from tornado_engine.engine import Engine
 from tornado_engine.orders.order import SUPPORTED_ORDER_TYPES
 from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
 from tornado_engine.storage.store import StoredEvent
-from tornado_engine.web.handlers import JsonHandler
+from tornado_engine.storage.updates import UpdateHub
+from tornado_engine.web.base import JsonHandler
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +118,10 @@ class ActivityLog:
         }
 
 
-def follow_activity(engine: Engine) -> ActivityLog:
-    """An activity log fed by the engine's update hub (empty on a hub-less engine)."""
+def follow_activity(updates: UpdateHub) -> ActivityLog:
+    """An activity log fed by every live update this API process receives."""
     activity = ActivityLog()
-    if engine.hub is not None:
-        engine.hub.watch(activity.observe)
+    updates.watch(activity.observe)
     return activity
 
 

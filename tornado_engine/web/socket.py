@@ -5,26 +5,26 @@ moves from the waiting store into Redis and the queue. On an order already in
 Redis it gets every recorded frame after ``lastSeq`` and then the live ones.
 Every outbound frame is logged; every frame that could not be delivered is
 logged as a warning with orderId and status.
+
+The order desk does the storage work (hand-off, history, live feed); this
+module speaks WebSocket: frames, buffering, close codes and their logs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from typing import Any
 
 import tornado.iostream
 import tornado.websocket
 from redis.exceptions import RedisError
 
-from tornado_engine.engine import Engine
-from tornado_engine.orders.frames import dumps, error_frame, order_frame
-from tornado_engine.orders.order import Order
-from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
+from tornado_engine.config import ServerConfig
+from tornado_engine.desk import OrderDesk, OrderWatch
+from tornado_engine.orders.frames import dumps, error_frame
+from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.storage.store import StoredEvent
-from tornado_engine.storage.updates import OrderFeed
-from tornado_engine.timeouts import within
+from tornado_engine.web.connections import Connections
 
 log = logging.getLogger("tornado_engine.web.socket")
 
@@ -33,21 +33,22 @@ CLOSE_UNKNOWN_ORDER = 4404
 CLOSE_UNAVAILABLE = 1011
 CLOSE_NORMAL = 1000
 CLOSE_TOO_SLOW = 1008
-ORPHAN_WATCH_SECONDS = 900
 
 
 class OrderSocketHandler(tornado.websocket.WebSocketHandler):
-    def initialize(self, engine: Engine) -> None:
-        self.engine = engine
+    def initialize(self, server: ServerConfig, desk: OrderDesk, connections: Connections) -> None:
+        self.server = server
+        self.desk = desk
+        self.connections = connections
         self.order_id: str | None = None
         self.last_seq = 0
         self.last_status: str | None = None
         self._feed_task: asyncio.Task | None = None
-        self._feed: OrderFeed | None = None
+        self._watch: OrderWatch | None = None
         self._unsent = 0  # bytes handed to write_message that the socket has not taken yet
 
     def check_origin(self, origin: str) -> bool:
-        allowed = self.engine.config.server.allowed_origins
+        allowed = self.server.allowed_origins
         if "*" in allowed or origin in allowed:
             return True
         return super().check_origin(origin)
@@ -67,49 +68,22 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
             self._refuse(order_id, CLOSE_BAD_REQUEST, "lastSeq must be a whole number >= 0")
             return
         self.last_seq = int(raw_last)
-        self.engine.sockets.setdefault(order_id, set()).add(self)
+        self.connections.add(order_id, self)
         try:
-            await self._attach(order_id)
+            watch = await self.desk.watch(order_id, self.last_seq, self._send_event)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             log.error("ws orderId=%s: Redis unavailable during handshake: %s", order_id, exc)
             self._refuse(order_id, CLOSE_UNAVAILABLE, "order storage is unavailable; reconnect shortly")
+            return
+        if watch is None:
+            self._refuse(order_id, CLOSE_UNKNOWN_ORDER, f"unknown orderId {order_id!r}")
+            return
+        self._watch = watch
+        self._feed_task = asyncio.get_running_loop().create_task(self._stream(order_id, watch))
 
-    async def _attach(self, order_id: str) -> None:
-        engine = self.engine
-        assert engine.store is not None and engine.queue is not None
-        first = order_frame(order_id, Status.PENDING, 1, message="Order received; execution starting soon")
-
-        def send_pending() -> None:
-            if self.last_seq < 1:
-                self._send(dumps(first), Status.PENDING.value, 1)
-
-        def create(order: Order, frame: dict) -> Awaitable[None]:
-            return engine.store.create(order, frame, engine.queue.name)
-
-        assert engine.hub is not None
-        # Listening before the hand-off: every event after it arrives live, so a
-        # fresh order needs no history read (one Redis round trip saved per order).
-        feed = OrderFeed(engine.hub, engine.store, order_id, self.last_seq)
-        feed.start()
+    async def _stream(self, order_id: str, watch: OrderWatch) -> None:
         try:
-            handed_off = await within(10, engine.waiting.hand_off(order_id, first, create, send_pending))
-            if handed_off:
-                self.last_seq = feed.last_seq = max(self.last_seq, 1)
-                log.info("orderId=%s moved from the waiting store to the queue", order_id)
-            elif not await engine.store.exists(order_id):
-                feed.stop()
-                self._refuse(order_id, CLOSE_UNKNOWN_ORDER, f"unknown orderId {order_id!r}")
-                return
-        except BaseException:
-            feed.stop()
-            raise
-        self._feed = feed
-        stream = self._stream(order_id, feed, read_history=not handed_off)
-        self._feed_task = asyncio.get_running_loop().create_task(stream)
-
-    async def _stream(self, order_id: str, feed: OrderFeed, read_history: bool) -> None:
-        try:
-            async for event in feed.events(read_history):
+            async for event in watch.events():
                 if event is None:
                     message = "live updates interrupted: Redis is unreachable; they resume when it is back"
                     self._send(dumps(error_frame(order_id, message)), "error", None)
@@ -132,7 +106,7 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
         written = self._send(event.frame, event.status, event.seq)
         if written is None:
             return False
-        server = self.engine.config.server
+        server = self.server
         if self._unsent <= server.websocket_max_buffer_bytes:
             return True
         try:
@@ -152,6 +126,10 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
         self.close(CLOSE_TOO_SLOW, "client reads too slowly; reconnect with lastSeq")
         return False
 
+    def _send_event(self, event: StoredEvent) -> None:
+        """What the desk calls with the pending frame, before the order is queued."""
+        self._send(event.frame, event.status, event.seq)
+
     def _send(self, text: str, status: str, seq: int | None) -> asyncio.Future | None:
         if seq is not None:
             self.last_seq = seq
@@ -165,7 +143,7 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
                 status,
                 seq,
             )
-            self.engine.undelivered += 1
+            self.connections.count_undelivered()
             return None
         size = len(text)
         self._unsent += size
@@ -187,18 +165,14 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
     def on_close(self) -> None:
         if self._feed_task is not None:
             self._feed_task.cancel()
-        if self._feed is not None:
-            self._feed.stop()  # also when the task is cancelled before it ever ran
+        if self._watch is not None:
+            self._watch.stop()  # also when the task is cancelled before it ever ran
         order_id = self.order_id
         if order_id is None:
             return
-        sockets = self.engine.sockets.get(order_id)
-        if sockets is not None:
-            sockets.discard(self)
-            if not sockets:
-                del self.engine.sockets[order_id]
+        last_one = self.connections.remove(order_id, self)
         finished = self.last_status in TERMINAL_VALUES
-        if self._feed_task is not None and not finished and order_id not in self.engine.sockets:
+        if self._feed_task is not None and not finished and last_one:
             log.warning(
                 "client of orderId=%s disconnected at status=%s seq=%s (code %s); "
                 "further updates are undelivered until it reconnects",
@@ -207,7 +181,7 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
                 self.last_seq,
                 self.close_code,
             )
-            watch_orphan(self.engine, order_id)
+            self.connections.watch_orphan(order_id)
 
 
 def close_reason(text: str, limit: int = 123) -> str:
@@ -216,33 +190,3 @@ def close_reason(text: str, limit: int = 123) -> str:
     if len(encoded) <= limit:
         return text
     return encoded[: limit - 3].decode(errors="ignore") + "..."
-
-
-def watch_orphan(engine: Engine, order_id: str) -> None:
-    """Log, as warnings, the updates of an order whose client went away."""
-    hub = engine.hub
-    assert hub is not None
-    loop = asyncio.get_running_loop()
-
-    def listener(event: StoredEvent | str) -> None:
-        if not isinstance(event, StoredEvent):
-            return
-        if order_id in engine.sockets:  # a client came back: it gets the frames
-            stop()
-            return
-        engine.undelivered += 1
-        log.warning(
-            "undelivered update orderId=%s status=%s seq=%s: no client connected",
-            order_id,
-            event.status,
-            event.seq,
-        )
-        if event.status in TERMINAL_VALUES:
-            stop()
-
-    def stop(*_: Any) -> None:
-        hub.unsubscribe(order_id, listener)
-        timer.cancel()
-
-    hub.subscribe(order_id, listener)
-    timer = loop.call_later(ORPHAN_WATCH_SECONDS, stop)

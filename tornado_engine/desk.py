@@ -1,0 +1,123 @@
+"""The order desk: what the API half does with orders, one operation per client request.
+
+``admit`` takes an accepted order into the waiting store (``POST``);
+``watch`` starts a client's order, handing it from the waiting store to the
+store and the queue, and follows its events (``GET /ws``); ``lookup`` reads
+an order wherever it is (``GET /api/orders/{id}``). The web layer speaks HTTP
+and WebSocket around these; the engine builds the desk from its parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from tornado_engine.orders.frames import dumps, order_frame
+from tornado_engine.orders.order import Order
+from tornado_engine.orders.statuses import Status
+from tornado_engine.storage.queue import OrderQueue
+from tornado_engine.storage.store import OrderStore, StoredEvent
+from tornado_engine.storage.updates import OrderFeed, UpdateHub
+from tornado_engine.timeouts import within
+from tornado_engine.waiting.base import WaitingStore
+
+log = logging.getLogger(__name__)
+
+HANDOFF_TIMEOUT_S = 10
+LOOKUP_TIMEOUT_S = 10
+PENDING_MESSAGE = "Order received; execution starting soon"
+
+
+class OrderWatch:
+    """One client's view of one order: its events after the client's last seq, in order."""
+
+    def __init__(self, feed: OrderFeed, read_history: bool) -> None:
+        self._feed = feed
+        self._read_history = read_history
+
+    def events(self) -> AsyncIterator[StoredEvent | None]:
+        """Each event in seq order, until terminal; None once when live updates are interrupted."""
+        return self._feed.events(self._read_history)
+
+    def stop(self) -> None:
+        self._feed.stop()
+
+
+class OrderDesk:
+    def __init__(
+        self, waiting: WaitingStore, store: OrderStore, queue: OrderQueue, updates: UpdateHub
+    ) -> None:
+        self.waiting = waiting
+        self.store = store
+        self.queue = queue
+        self.updates = updates
+
+    @property
+    def available(self) -> bool:
+        """False while the updates channel (Redis) is down: accepted orders could not be followed."""
+        return self.updates.healthy
+
+    async def admit(self, order: Order) -> None:
+        """Keep a validated order until its client connects (or it expires)."""
+        await self.waiting.submit(order)
+
+    async def waiting_count(self) -> int:
+        return await self.waiting.count()
+
+    async def lookup(self, order_id: str) -> dict[str, Any] | None:
+        """The order as ``GET /api/orders/{id}`` reports it: status and every event so far."""
+        waiting = await within(LOOKUP_TIMEOUT_S, self.waiting.lookup(order_id))
+        if waiting is not None:
+            return {"orderId": order_id, "status": "pending", "order": waiting.summary(), "events": []}
+        state, events = await within(
+            LOOKUP_TIMEOUT_S, asyncio.gather(self.store.state(order_id), self.store.history(order_id))
+        )
+        if state is None:
+            return None
+        return {
+            "orderId": order_id,
+            "status": state["status"],
+            "order": Order.from_dict(json.loads(state["order"])).summary(),
+            "events": [json.loads(e.frame) for e in events],
+        }
+
+    async def watch(
+        self, order_id: str, after_seq: int, send_first: Callable[[StoredEvent], object]
+    ) -> OrderWatch | None:
+        """Follow an order for a client that has seen its events up to ``after_seq``.
+
+        A waiting order starts now: ``send_first`` gets its pending frame
+        (unless the client has it), then the order is recorded and queued.
+        None when there is no such order, waiting or recorded.
+        """
+        first = order_frame(order_id, Status.PENDING, 1, message=PENDING_MESSAGE)
+
+        def send_pending() -> None:
+            if after_seq < 1:
+                send_first(StoredEvent(1, Status.PENDING.value, dumps(first)))
+
+        # Listening before the hand-off: every event after it arrives live, so a
+        # fresh order needs no history read (one Redis round trip saved per order).
+        feed = OrderFeed(self.updates, self.store, order_id, after_seq)
+        feed.start()
+        try:
+            handed_off = await within(
+                HANDOFF_TIMEOUT_S, self.waiting.hand_off(order_id, first, self._create, send_pending)
+            )
+            if handed_off:
+                feed.last_seq = max(after_seq, 1)
+                log.info("orderId=%s moved from the waiting store to the queue", order_id)
+            elif not await self.store.exists(order_id):
+                feed.stop()
+                return None
+        except BaseException:
+            feed.stop()
+            raise
+        return OrderWatch(feed, read_history=not handed_off)
+
+    def _create(self, order: Order, first_frame: dict[str, Any]) -> Awaitable[None]:
+        """Record the order with its first frame and queue it, in one step."""
+        return self.store.create(order, first_frame, self.queue.name)
