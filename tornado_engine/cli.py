@@ -15,7 +15,7 @@ import sys
 import tornado.httpserver
 import tornado.netutil
 
-from tornado_engine.config import ConfigError, load_config
+from tornado_engine.config import ConfigError, EngineConfig, load_config
 from tornado_engine.engine import ROLES, Engine
 from tornado_engine.observability.logs import LIFECYCLE, configure_logging
 from tornado_engine.venues.host import PluginHost
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     return _serve(args, config)
 
 
-def _check_config(config) -> int:
+def _check_config(config: EngineConfig) -> int:
     """Exit 2 on a config error, 1 when a venue the config enables cannot run (a plugin's fault)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_BriefFormatter("%(levelname)s: %(message)s"))
@@ -96,7 +96,7 @@ class _BriefFormatter(logging.Formatter):
         return super().format(logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None}))
 
 
-def _venues(config, as_json: bool) -> int:
+def _venues(config: EngineConfig, as_json: bool) -> int:
     """What ``venues`` prints; venue states need the venues built, plugin states do not."""
     logging.basicConfig(level=logging.CRITICAL)  # the report says it all; no log noise
     host = PluginHost(disabled=config.plugins.disabled)
@@ -113,7 +113,7 @@ def _venues(config, as_json: bool) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace, config) -> int:
+def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
     configure_logging(args.log_level or config.logging.level, config.logging.format)
     port = args.port if args.port is not None else int(os.environ.get("PORT") or config.server.port)
     redis_url = args.redis_url or os.environ.get("REDIS_URL") or config.redis.url

@@ -46,7 +46,9 @@ def substitute(
     return data
 
 
-def _fill(text: str, file: str, error: ErrorFactory, environ: Mapping[str, str], path: str, line: int | None):
+def _fill(
+    text: str, file: str, error: ErrorFactory, environ: Mapping[str, str], path: str, line: int | None
+) -> str | int | float | None:
     def replace(match: re.Match) -> str:
         if match.group(1):  # $${...}: an escaped, literal ${...}
             return "${" + match.group(2) + "}"

@@ -196,7 +196,12 @@ class Worker:
         try:
             if entry.fresh and entry.order:
                 # First delivery: the hand-off just recorded it at seq 1 (no round trip).
-                state = {"status": "pending", "seq": "1", "attempt": "0", "order": entry.order}
+                state: dict[str, str] | None = {
+                    "status": "pending",
+                    "seq": "1",
+                    "attempt": "0",
+                    "order": entry.order,
+                }
             else:
                 state = await self.store.state(order_id)
             if state is None:

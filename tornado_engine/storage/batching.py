@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -21,6 +21,12 @@ from redis.exceptions import NoScriptError
 log = logging.getLogger(__name__)
 
 _Item = tuple[tuple[Any, ...], asyncio.Future]
+
+
+class BatchedScript(Protocol):
+    """A Lua script run through the batcher: ``run(keys=[...], args=[...])`` -> its reply."""
+
+    def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future: ...
 
 
 class CommandBatcher:
@@ -42,7 +48,7 @@ class CommandBatcher:
             asyncio.get_running_loop().create_task(self._flush())
         return future
 
-    def script(self, source: str):
+    def script(self, source: str) -> BatchedScript:
         """A callable ``(keys, args) -> future`` running the Lua ``source`` batched."""
         sha = self.redis.register_script(source).sha  # computed locally
         self._scripts[sha] = source

@@ -16,6 +16,7 @@ from redis.exceptions import ResponseError
 
 from tornado_engine.storage.batching import CommandBatcher
 from tornado_engine.storage.keys import Keys
+from tornado_engine.storage.replies import Fields, read_entries, stream_entries, text
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,10 @@ class QueueEntry:
     fresh: bool = field(default=False, compare=False)
 
 
-def _entries(raw: list, fresh: bool = False) -> list[QueueEntry]:
+def _entries(entries: list[tuple[str, Fields]], fresh: bool = False) -> list[QueueEntry]:
     return [
         QueueEntry(entry_id, fields.get("orderId", ""), fields.get("order"), fresh)
-        for entry_id, fields in raw
-        if fields is not None  # XAUTOCLAIM reports deleted entries as None
+        for entry_id, fields in entries
     ]
 
 
@@ -63,14 +63,13 @@ class OrderQueue:
                 raise
 
     async def enqueue(self, order_id: str) -> str:
-        return await self.redis.xadd(self.name, {"orderId": order_id})
+        return text(await self.redis.xadd(self.name, {"orderId": order_id}))
 
     async def read(self, consumer: str, count: int, block_ms: int) -> list[QueueEntry]:
         reply = await self.blocking_redis.xreadgroup(
             self.keys.group, consumer, {self.name: ">"}, count=count, block=block_ms
         )
-        # RESP2 reply: [[stream, entries]], or None when the block timed out.
-        return [entry for _, raw in reply or () for entry in _entries(raw, fresh=True)]
+        return _entries(read_entries(reply), fresh=True)
 
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[QueueEntry]:
         """Take over up to ``count`` entries another consumer has held longer than ``min_idle_ms``.
@@ -91,9 +90,9 @@ class OrderQueue:
                 count=count - len(claimed),
             )
             # Redis 6.2 replies [cursor, entries]; 7.x adds a list of deleted ids.
-            claimed += _entries(reply[1])
-            cursor = reply[0]
-            if cursor in ("0-0", b"0-0"):
+            claimed += _entries(stream_entries(reply[1]))
+            cursor = text(reply[0])
+            if cursor == "0-0":
                 break
         return claimed
 
@@ -101,7 +100,7 @@ class OrderQueue:
         """Reset the idle time of entries still being worked on (a heartbeat)."""
         if entry_ids:
             await self.redis.xclaim(
-                self.name, self.keys.group, consumer, min_idle_time=0, message_ids=entry_ids, justid=True
+                self.name, self.keys.group, consumer, min_idle_time=0, message_ids=[*entry_ids], justid=True
             )
 
     async def hand_back(self, consumer: str, entry_ids: list[str], visibility_timeout_s: float) -> None:
@@ -111,7 +110,7 @@ class OrderQueue:
             self.keys.group,
             consumer,
             min_idle_time=0,
-            message_ids=entry_ids,
+            message_ids=[*entry_ids],
             idle=int(visibility_timeout_s * 1000) + 1,
             justid=True,
         )

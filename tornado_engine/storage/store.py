@@ -19,6 +19,7 @@ from tornado_engine.orders.order import Order
 from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.storage.batching import CommandBatcher
 from tornado_engine.storage.keys import Keys
+from tornado_engine.storage.replies import Fields, fields, stream_entries
 
 # KEYS: order hash, events stream. ARGV: seq, status, frame, channel, message,
 # retention seconds (0 = keep), updatedAt, then field/value pairs for the hash.
@@ -68,6 +69,11 @@ class StoredEvent:
     seq: int
     status: str
     frame: str
+
+
+def _event(entry_id: str, values: Fields) -> StoredEvent:
+    """An entry of an order's events stream: its id is ``0-<seq>``."""
+    return StoredEvent(int(entry_id.split("-", 1)[1]), values["s"], values["f"])
 
 
 def live_message(order_id: str, seq: int, status: str, frame: str) -> str:
@@ -153,21 +159,12 @@ class OrderStore:
 
     async def state(self, order_id: str) -> dict[str, str] | None:
         data = await self.redis.hgetall(self.keys.order(order_id))
-        return data or None
-
-    async def set_fields(self, order_id: str, **fields: Any) -> None:
-        await self.redis.hset(self.keys.order(order_id), mapping=fields)
+        return fields(data) if data else None
 
     async def last_event(self, order_id: str) -> StoredEvent | None:
-        entries = await self.redis.xrevrange(self.keys.events(order_id), count=1)
-        if not entries:
-            return None
-        entry_id, fields = entries[0]
-        return StoredEvent(int(entry_id.split("-", 1)[1]), fields["s"], fields["f"])
+        entries = stream_entries(await self.redis.xrevrange(self.keys.events(order_id), count=1) or ())
+        return _event(*entries[0]) if entries else None
 
     async def history(self, order_id: str, after_seq: int = 0) -> list[StoredEvent]:
         entries = await self.redis.xrange(self.keys.events(order_id), min=f"(0-{after_seq}")
-        return [
-            StoredEvent(int(entry_id.split("-", 1)[1]), fields["s"], fields["f"])
-            for entry_id, fields in entries
-        ]
+        return [_event(entry_id, values) for entry_id, values in stream_entries(entries or ())]

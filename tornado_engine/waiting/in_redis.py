@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from tornado_engine.orders.frames import dumps
 from tornado_engine.orders.order import Order
 from tornado_engine.storage.keys import Keys
+from tornado_engine.storage.replies import texts
 from tornado_engine.storage.store import live_message
 from tornado_engine.waiting.base import CreateOrder
 from tornado_engine.waiting.sweeper import ExpirySweeper
@@ -134,7 +135,7 @@ class RedisWaitingStore:
         """Expire every order past its deadline; any API process may run this."""
         due = await self.redis.zrangebyscore(self.keys.waiting_deadlines, 0, time.time(), start=0, num=100)
         expired = 0
-        for order_id in due:
+        for order_id in texts(due):
             frame = self._expired_frame(order_id)
             if not await self._take(order_id, frame, enqueue=False, retention=self._retention_seconds):
                 continue  # handed off (or expired) by someone else first
