@@ -17,9 +17,10 @@ setup(
     long_description_content_type="text/x-rst",
     python_requires=">=3.10",
     packages=find_packages(include=["tornado_engine", "tornado_engine.*"]),
-    # The live page's files ship with the package, so a non-editable install serves them;
-    # py.typed tells type checkers the plugin API is annotated.
-    package_data={"tornado_engine": ["py.typed"], "tornado_engine.web": ["static/*"]},
+    # Every file under tornado_engine/ ships (MANIFEST.in grafts it into the sdist, the wheel
+    # is built from the sdist): the live page's files, py.typed (the plugin API is annotated),
+    # whatever is added next. tests/test_packaging.py checks the wheel holds every file.
+    include_package_data=True,
     install_requires=[
         "tornado>=6.4",
         "redis[hiredis]>=5.0",
@@ -44,6 +45,11 @@ setup(
             "openapi-schema-validator>=0.6",
             # tests/test_docs.py checks docs/plugins.rst is valid reStructuredText.
             "docutils>=0.18",
+            # tests/test_packaging.py builds the sdists and wheels a user installs.
+            "build>=1.0",
+            # tests/test_types.py: mypy on the package ([tool.mypy] in pyproject.toml).
+            "mypy>=1.10",
+            "types-PyYAML",
         ],
         # Optional speed: uvloop runs the IOLoop, orjson encodes frames (both used when present).
         "fast": ["uvloop>=0.19; sys_platform != 'win32'", "orjson>=3.9"],

@@ -1,6 +1,14 @@
-"""Fixtures: a running engine (API and worker on the test's IOLoop) on a real Redis."""
+"""Fixtures: a running engine (API and worker on the test's IOLoop) on a real Redis;
+the engine as a user installs it (wheels in a fresh virtual environment)."""
 
 from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +64,75 @@ def app(engine, connections):
 @pytest.fixture
 def client(http_server, base_url) -> EngineClient:
     return EngineClient(base_url)
+
+
+REPO = Path(__file__).resolve().parent.parent
+# What README's "install and run" command installs: the engine and its simulated venues.
+USER_DISTRIBUTIONS = (REPO, REPO / "plugins" / "simulation")
+# pip's words when it cannot reach a package index (or the index lacks a build requirement).
+OFFLINE_SIGNS = (
+    "NewConnectionError",
+    "Network is unreachable",
+    "name resolution",
+    "No matching distribution",
+)
+
+
+@dataclass(frozen=True)
+class FreshInstall:
+    """A new virtual environment holding the wheels built from this tree, nothing else of it."""
+
+    dist: Path  # the sdists and the wheels built from them
+    venv: Path
+    python: Path
+    workdir: Path  # outside the source tree; holds a copy of config/ as a user's would
+
+    def pip_install(self, *requirements: str) -> None:
+        _pip(self.python, "install", "-q", *requirements)
+
+
+def _pip(python: Path, *args: str) -> None:
+    """Run pip; skip the test (outside CI) when no package index can be reached."""
+    result = subprocess.run([str(python), "-m", "pip", *args], capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        output = result.stdout + result.stderr
+        if not os.environ.get("CI") and any(sign in output for sign in OFFLINE_SIGNS):
+            pytest.skip(f"pip cannot reach a package index: {output.strip().splitlines()[-1]}")
+        raise AssertionError(f"pip {' '.join(args)} failed:\n{output}")
+
+
+@pytest.fixture(scope="session")
+def fresh_install(tmp_path_factory) -> FreshInstall:
+    """The engine's wheels, installed into a new virtual environment outside the source tree.
+
+    ``python -m build`` makes each sdist and then the wheel from that sdist, so
+    the wheel proves the sdist holds what a build needs. Shared by the session:
+    the builds and the install take a while (pip's cache keeps it to seconds).
+    """
+    root = tmp_path_factory.mktemp("fresh-install")
+    dist = root / "dist"
+    sources = [
+        path for path in USER_DISTRIBUTIONS if any(path.glob("setup.py")) or any(path.glob("pyproject.toml"))
+    ]
+    builds = [
+        subprocess.Popen(
+            [sys.executable, "-m", "build", "--outdir", str(dist), str(source)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for source in sources
+    ]
+    for source, build in zip(sources, builds, strict=True):
+        output = build.communicate(timeout=600)[0]
+        if build.returncode != 0:
+            if not os.environ.get("CI") and any(sign in output for sign in OFFLINE_SIGNS):
+                pytest.skip(f"cannot build without a package index: {output.strip().splitlines()[-1]}")
+            raise AssertionError(f"python -m build {source} failed:\n{output}")
+    venv = root / "venv"
+    # From a virtualenv, ``-m venv`` builds on the base interpreter: nothing installed here leaks in.
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = FreshInstall(dist, venv, venv / "bin" / "python", root / "user")
+    install.pip_install(*(str(wheel) for wheel in sorted(dist.glob("*.whl"))))
+    shutil.copytree(REPO / "config", install.workdir / "config")
+    return install

@@ -1,10 +1,10 @@
 """The example third-party plugin, pip-installed as its own distribution, found and used by the engine.
 
-It is installed editable into a virtualenv layered over this environment
-(``--system-site-packages``), unless this environment already has it: the
-engine then sees exactly what a user sees after ``pip install -e
-plugins/example_venue``, while the other tests keep the installed plugin set
-they expect.
+It is installed editable (``pip install -e plugins/example_venue``, with its
+test extra) into the fresh virtual environment that holds the engine's own
+wheels, unless this environment already has it: the engine then sees exactly
+what a user sees, while the other tests keep the installed plugin set they
+expect.
 """
 
 from __future__ import annotations
@@ -38,33 +38,14 @@ def has_plugin(python: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def python(tmp_path_factory) -> str:
+def python(fresh_install) -> str:
     """A Python interpreter that has the example plugin installed with pip."""
     if has_plugin(sys.executable):
         return sys.executable
-    venv = tmp_path_factory.mktemp("venv")
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True
-    )
-    python = str(venv / "bin" / "python")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            python,
-            "install",
-            "-q",
-            "--no-deps",
-            "-e",
-            str(PLUGIN_DIR),
-        ],
-        check=True,
-        timeout=300,
-    )
-    assert has_plugin(python)
-    return python
+    # setuptools<81: pytest-tornado imports pkg_resources (as in the engine's test extra).
+    fresh_install.pip_install("-e", f"{PLUGIN_DIR}[test]", "setuptools<81")
+    assert has_plugin(str(fresh_install.python))
+    return str(fresh_install.python)
 
 
 def test_venues_lists_the_installed_plugin(python, make_config):
