@@ -4,6 +4,7 @@ the engine as a user installs it (wheels in a fresh virtual environment)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,8 +68,13 @@ def client(http_server, base_url) -> EngineClient:
 
 
 REPO = Path(__file__).resolve().parent.parent
-# What README's "install and run" command installs: the engine and its simulated venues.
-USER_DISTRIBUTIONS = (REPO, REPO / "plugins" / "simulation")
+# What README's run command installs (``pip install . ./plugins/...``), read from it as .ci/run does.
+RUN_COMMAND = re.search(
+    r"^    python3 -m venv .* && pip install (.+) && tornado-engine serve$",
+    (REPO / "README.rst").read_text(encoding="utf-8"),
+    re.MULTILINE,
+)
+USER_DISTRIBUTIONS = [REPO / path for path in RUN_COMMAND[1].split()] if RUN_COMMAND else [REPO]
 # pip's words when it cannot reach a package index (or the index lacks a build requirement).
 OFFLINE_SIGNS = (
     "NewConnectionError",
@@ -111,8 +117,11 @@ def fresh_install(tmp_path_factory) -> FreshInstall:
     """
     root = tmp_path_factory.mktemp("fresh-install")
     dist = root / "dist"
+    # (A distribution not yet in this tree is left out; the order then shows whether it was needed.)
     sources = [
-        path for path in USER_DISTRIBUTIONS if any(path.glob("setup.py")) or any(path.glob("pyproject.toml"))
+        path
+        for path in USER_DISTRIBUTIONS
+        if (path / "setup.py").exists() or (path / "pyproject.toml").exists()
     ]
     builds = [
         subprocess.Popen(
