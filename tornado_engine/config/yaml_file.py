@@ -24,7 +24,7 @@ class _LineDict(dict):
 
 
 class _LineLoader(yaml.SafeLoader):
-    def construct_mapping(self, node: Any, deep: bool = False) -> _LineDict:  # type: ignore[override]
+    def construct_mapping(self, node: Any, deep: bool = False) -> _LineDict:
         mapping = _LineDict(super().construct_mapping(node, deep=deep))
         mapping.key_lines = {str(key_node.value): key_node.start_mark.line + 1 for key_node, _ in node.value}
         return mapping

@@ -110,7 +110,8 @@ def best_split(table: Mapping[str, Sequence[float]], steps: int) -> tuple[float,
     quote is ``-inf``). Returns the best total and parts per venue (venues with
     none left out). Dynamic programming: exact for the given grid.
     """
-    best: list[tuple[float, dict[str, int]]] = [(0.0, {})] + [(float("-inf"), {})] * steps
+    none: dict[str, int] = {}
+    best: list[tuple[float, dict[str, int]]] = [(0.0, none)] + [(float("-inf"), none)] * steps
     for venue, outputs in table.items():
         nxt = list(best)
         for used in range(steps + 1):
@@ -174,9 +175,9 @@ class RoutePlanner:
             *(gather_quotes([by_name[name]], req, self.timeout_s) for (name, _), req in parts.items())
         )
         quotes: dict[tuple[str, int], Quote] = {}
-        for key, outcome in zip(parts, answers, strict=True):
-            if outcome and outcome[0].quote is not None:
-                quotes[key] = outcome[0].quote
+        for key, answer in zip(parts, answers, strict=True):
+            if answer and answer[0].quote is not None:
+                quotes[key] = answer[0].quote
         for outcome in direct.quotes:
             if outcome.quote is not None:
                 quotes[(outcome.venue, steps)] = outcome.quote
@@ -197,7 +198,7 @@ class RoutePlanner:
         for i, name in enumerate(names):
             k = allocation[name]
             part = self._part(request, k * step)
-            units = part.amount_units if i < len(names) - 1 else remaining
+            units = (part.amount_units or 0) if i < len(names) - 1 else remaining
             remaining -= units
             quote = quotes[(name, k)]
             legs.append(Leg(name, request.from_token, request.to_token, part.amount, units, k * step, quote))

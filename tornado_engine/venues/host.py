@@ -155,7 +155,7 @@ class PluginHost:
         try:
             registered = pm.register(plugin, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:  # a malformed hookimpl, a reused name
-            label = name or getattr(plugin, "__name__", repr(plugin))
+            label = name or str(getattr(plugin, "__name__", repr(plugin)))
             status = PluginStatus(label, source)
             status.fail(f"was rejected by the plugin manager: {_describe_exception(exc)}")
             self.plugins[label] = status
@@ -234,6 +234,7 @@ class PluginHost:
         self.check_disabled(config)
         venues: dict[str, Venue] = {}
         states: list[VenueStatus] = []
+        venue: Venue | None
         for venue_config in config.venues.venues:
             if venue_config.name in keep:
                 venue = keep[venue_config.name]

@@ -33,7 +33,7 @@ def make_app(
     engine.metrics.count_sockets(connections)
     deps = {"engine": engine}
     socket = {"server": engine.config.server, "desk": desk, "connections": connections}
-    routes = [
+    routes: list[tuple[str, Any, dict[str, Any]]] = [
         (r"/api/orders/execute", ExecuteOrderHandler, deps),
         (r"/api/orders/([^/]+)", OrderHandler, deps),
         (r"/ws", OrderSocketHandler, socket),

@@ -147,7 +147,7 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
             return None
         size = len(text)
         self._unsent += size
-        written.add_done_callback(lambda _, size=size: self._written(size))
+        written.add_done_callback(lambda _: self._written(size))
         log.info("ws -> orderId=%s status=%s seq=%s", self.order_id, status, seq)
         return written
 

@@ -157,11 +157,11 @@ class PoolBook:
         factor = view if a_to_b else 1 / view
         pool = self._age(key)
         after, outcome = shifted(pool, factor).swap(amount, a_to_b)
-        self.pools[key] = (
-            replace(after, base_price_q=pool.base_price_q)
-            if isinstance(after, BinPool)
-            else after.moved(1 / factor)
-        )
+        if isinstance(after, BinPool):
+            assert isinstance(pool, BinPool)  # a swap keeps the pool's kind
+            self.pools[key] = replace(after, base_price_q=pool.base_price_q)
+        else:
+            self.pools[key] = after.moved(1 / factor)
         return outcome
 
     def liquidity(self, from_token: str, to_token: str) -> float:
