@@ -3,8 +3,8 @@
 Usage: ``VENV/bin/python .ci/smoke_order.py VENV WORKDIR``
 
 ``VENV`` is a virtual environment the engine was installed into (from a wheel,
-not from this source tree); ``WORKDIR`` is a directory outside the source tree
-holding the ``config/`` the engine reads. The script checks that the engine
+not from this source tree); ``WORKDIR`` is an empty directory outside the source
+tree, so the engine starts on the config its package ships. The script checks that the engine
 imports from the environment rather than from the source tree, starts
 ``tornado-engine serve --port 0`` there (no Redis URL: the embedded Redis),
 submits an order with ``POST /api/orders/execute``, follows ``/ws`` until the

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -91,7 +90,7 @@ class FreshInstall:
     dist: Path  # the sdists and the wheels built from them
     venv: Path
     python: Path
-    workdir: Path  # outside the source tree; holds a copy of config/ as a user's would
+    workdir: Path  # outside the source tree, empty: no config/, no sources
 
     def pip_install(self, *requirements: str) -> None:
         _pip(self.python, "install", "-q", *requirements)
@@ -143,5 +142,5 @@ def fresh_install(tmp_path_factory) -> FreshInstall:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     install = FreshInstall(dist, venv, venv / "bin" / "python", root / "user")
     install.pip_install(*(str(wheel) for wheel in sorted(dist.glob("*.whl"))))
-    shutil.copytree(REPO / "config", install.workdir / "config")
+    install.workdir.mkdir()  # no config/ here: the wheel must start on its built-in config
     return install

@@ -19,7 +19,7 @@ import yaml
 import tornado_engine
 from tornado_engine.config import EngineConfig, PluginsConfig, TokenConfig, load_config
 from tornado_engine.config.hints import did_you_mean
-from tornado_engine.config.loader import ENGINE_SECTIONS
+from tornado_engine.config.loader import BUILT_IN_CONFIG_DIR, ENGINE_SECTIONS, resolve_config_dir
 from tornado_engine.config.settings import setting_fields
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,3 +162,21 @@ def test_did_you_mean_is_written_once():
         if "difflib" in path.read_text(encoding="utf-8")
     ]
     assert users == ["config/hints.py"]
+
+
+def test_the_package_ships_the_repository_config_unchanged() -> None:
+    """An installed wheel starts on the same defaults a user copies from ``config/``."""
+    repo_config = Path(__file__).resolve().parent.parent / "config"
+    for name in ("engine.yaml", "venues.yaml"):
+        shipped = (BUILT_IN_CONFIG_DIR / name).read_text(encoding="utf-8")
+        assert shipped == (repo_config / name).read_text(encoding="utf-8"), (
+            f"tornado_engine/config/defaults/{name} differs from config/{name}: copy it over"
+        )
+
+
+def test_without_a_config_directory_the_built_in_one_is_used(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_dir(None) == BUILT_IN_CONFIG_DIR
+    assert load_config(None).venues.venues  # the bundled venues, as in config/venues.yaml
+    (tmp_path / "config").mkdir()
+    assert resolve_config_dir(None) == Path("config")

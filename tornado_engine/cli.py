@@ -15,7 +15,7 @@ import sys
 import tornado.httpserver
 import tornado.netutil
 
-from tornado_engine.config import ConfigError, EngineConfig, load_config
+from tornado_engine.config import ConfigError, EngineConfig, load_config, resolve_config_dir
 from tornado_engine.engine import ROLES, Engine
 from tornado_engine.observability.logs import LIFECYCLE, configure_logging
 from tornado_engine.venues.host import PluginHost
@@ -115,6 +115,7 @@ def _venues(config: EngineConfig, as_json: bool) -> int:
 
 def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
     configure_logging(args.log_level or config.logging.level, config.logging.format)
+    lifecycle.info("config from %s", resolve_config_dir(args.config))
     port = args.port if args.port is not None else int(os.environ.get("PORT") or config.server.port)
     redis_url = args.redis_url or os.environ.get("REDIS_URL") or config.redis.url
     if redis_url is None and args.role != "all":

@@ -87,8 +87,15 @@ def parse_venues(root: ConfigSection, file: str) -> VenuesConfig:
     return VenuesConfig(reference_prices=prices, venues=tuple(venues), file=file, decimals=decimals)
 
 
+# A copy of the repository's config/ ships in the package, so an installed wheel starts
+# without the source tree; tests/test_config_defaults.py keeps the two copies identical.
+BUILT_IN_CONFIG_DIR = Path(__file__).with_name("defaults")
+
+
 def resolve_config_dir(path: str | os.PathLike | None) -> Path:
-    """``--config`` may name the directory or its engine.yaml; default ``./config``."""
+    """``--config`` may name the directory or its engine.yaml; default ``./config``, else the built-in one."""
+    if not path and not Path("config").is_dir():
+        return BUILT_IN_CONFIG_DIR
     candidate = Path(path) if path else Path("config")
     if candidate.is_file() or candidate.suffix in (".yaml", ".yml"):
         candidate = candidate.parent
