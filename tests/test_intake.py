@@ -41,7 +41,8 @@ def venues_config() -> dict:
 
 @pytest.fixture
 def engine_overrides() -> dict:
-    return {"orders": {"max_amount": 1000}}
+    # The in-memory waiting store: these tests look into it (engine.waiting.peek).
+    return {"orders": {"max_amount": 1000, "waiting_store": "memory"}}
 
 
 ORDER = {"fromToken": "SOL", "toToken": "USDC", "amount": 1.5, "orderType": "market"}

@@ -262,7 +262,7 @@ async def test_stop_is_idempotent():
 
 @pytest.fixture
 def engine_overrides() -> dict:
-    return {"orders": {"waiting_ttl_seconds": 0.2}}
+    return {"orders": {"waiting_ttl_seconds": 0.2, "waiting_store": "memory"}}
 
 
 async def wait_for_status(client, order_id: str, status: str, timeout: float = 5.0) -> dict:
@@ -330,13 +330,23 @@ def recorder(calls: list[str], fail: bool = False):
 
 
 @pytest.mark.gen_test
-async def test_hand_off_sends_the_pending_frame_then_records_the_order(store):
+async def test_hand_off_records_the_order_then_sends_the_pending_frame(store):
     store.put(make_order())
     calls: list[str] = []
     ok = await store.hand_off("o-1", {"seq": 1}, recorder(calls), lambda: calls.append("pending sent"))
     assert ok is True
-    assert calls == ["pending sent", "create o-1 seq=1"]
+    assert calls == ["create o-1 seq=1", "pending sent"]
     assert "o-1" not in store
+
+
+@pytest.mark.gen_test
+async def test_hand_off_whose_record_fails_sends_nothing(store):
+    """Record before send: a client never holds a pending frame the record lacks."""
+    store.put(make_order())
+    sent: list[str] = []
+    with pytest.raises(ConnectionError):
+        await store.hand_off("o-1", {"seq": 1}, recorder([], fail=True), lambda: sent.append("pending"))
+    assert sent == []
 
 
 @pytest.mark.gen_test

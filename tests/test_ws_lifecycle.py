@@ -12,6 +12,12 @@ from tornado_engine.orders.statuses import TERMINAL_VALUES
 HAPPY_PATH = ["pending", "routing", "building", "submitted", "confirmed"]
 
 
+@pytest.fixture
+def engine_overrides() -> dict:
+    """The in-memory waiting store (the embedded-Redis default): these tests look into it."""
+    return {"orders": {"waiting_store": "memory"}}
+
+
 def assert_well_formed(frames: list[dict], order_id: str) -> None:
     assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
     for frame in frames:

@@ -19,8 +19,8 @@ from tornado_engine.orders.frames import dumps, order_frame
 from tornado_engine.orders.order import Order
 from tornado_engine.orders.statuses import Status
 from tornado_engine.storage.queue import OrderQueue
-from tornado_engine.storage.store import OrderStore, StoredEvent
-from tornado_engine.storage.updates import OrderFeed, UpdateHub
+from tornado_engine.storage.store import IncompleteRecord, OrderStore, StoredEvent
+from tornado_engine.storage.updates import Interruption, OrderFeed, UpdateHub
 from tornado_engine.timeouts import within
 from tornado_engine.waiting.base import WaitingStore
 
@@ -38,8 +38,9 @@ class OrderWatch:
         self._feed = feed
         self._read_history = read_history
 
-    def events(self) -> AsyncIterator[StoredEvent | None]:
-        """Each event in seq order, until terminal; None once when live updates are interrupted."""
+    def events(self) -> AsyncIterator[StoredEvent | Interruption]:
+        """Each event in seq order, until terminal; OUTAGE once when live updates are
+        interrupted; DATA_LOST, then nothing, when Redis lost its data."""
         return self._feed.events(self._read_history)
 
     def stop(self) -> None:
@@ -68,7 +69,10 @@ class OrderDesk:
         return await self.waiting.count()
 
     async def lookup(self, order_id: str) -> dict[str, Any] | None:
-        """The order as ``GET /api/orders/{id}`` reports it: status and every event so far."""
+        """The order as ``GET /api/orders/{id}`` reports it: status and every event so far.
+
+        Raises :class:`IncompleteRecord` for a hash Redis lost part of.
+        """
         waiting = await within(LOOKUP_TIMEOUT_S, self.waiting.lookup(order_id))
         if waiting is not None:
             return {"orderId": order_id, "status": "pending", "order": waiting.summary(), "events": []}
@@ -77,6 +81,9 @@ class OrderDesk:
         )
         if state is None:
             return None
+        for field in ("order", "status"):
+            if field not in state:  # written by a worker after Redis lost the order's record
+                raise IncompleteRecord(order_id, field)
         return {
             "orderId": order_id,
             "status": state["status"],

@@ -11,11 +11,14 @@ engine, and this module does not know it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
+from typing import Any
 
 import pluggy
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from tornado_engine.config import EngineConfig
 from tornado_engine.desk import OrderDesk
@@ -27,6 +30,7 @@ from tornado_engine.orders.order import Order, OrderRules
 from tornado_engine.orders.statuses import Status
 from tornado_engine.storage.batching import CommandBatcher
 from tornado_engine.storage.connection import EmbeddedRedis, connect
+from tornado_engine.storage.epoch import DataLoss, DataSetWatch
 from tornado_engine.storage.keys import Keys
 from tornado_engine.storage.queue import OrderQueue
 from tornado_engine.storage.store import OrderStore
@@ -40,6 +44,10 @@ from tornado_engine.waiting.in_redis import RedisWaitingStore
 log = logging.getLogger(__name__)
 
 ROLES = ("all", "api", "worker")
+SHUTDOWN_EXPIRY = (
+    "the API process that accepted this order stopped before its client connected; "
+    "the order was not executed: submit it again"
+)
 
 
 class Engine:
@@ -69,6 +77,8 @@ class Engine:
         self.hub: UpdateHub | None = None
         self.waiting: WaitingStore | None = None
         self._desk: OrderDesk | None = None
+        self.data_set: DataSetWatch | None = None
+        self._background: set[asyncio.Task] = set()
         self.worker: Worker | None = None
         self.metrics = EngineMetrics()
         self.executor = OrderExecutor(
@@ -118,8 +128,17 @@ class Engine:
         self.redis = connect(self.redis_url, max_connections=self.config.redis.max_connections)
         self.blocking_redis = connect(self.redis_url, blocking=True, max_connections=16)
         batcher = CommandBatcher(self.redis)
-        self.store = OrderStore(self.redis, self.keys, self.config.orders.retention_seconds, batcher)
+        self.store = OrderStore(
+            self.redis,
+            self.keys,
+            self.config.orders.retention_seconds,
+            batcher,
+            on_record_missing=self._check_data_set_soon,
+        )
         self.queue = OrderQueue(self.redis, self.blocking_redis, self.keys, batcher)
+        self.data_set = DataSetWatch(self.redis, self.keys)
+        self.data_set.on_loss(self._on_data_loss)
+        await self.data_set.start()
         if self.serves_api:
             self.waiting = self._waiting_store(self.redis, self.store)
             self.hub = UpdateHub(self.blocking_redis, self.keys)
@@ -138,6 +157,8 @@ class Engine:
             await asyncio.wait_for(self.worker.ready.wait(), 15)
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
+        if self.data_set is not None:
+            await self.data_set.stop()
         if self.worker is not None:
             await self.worker.stop(grace_seconds)
         if self.hub is not None:
@@ -156,10 +177,49 @@ class Engine:
             await self.metrics.refresh(self.redis, self.queue.name, self.waiting)
         return self.metrics.exposition()
 
+    def _on_data_loss(self, loss: DataLoss) -> None:
+        """Redis lost its data: count it, write again the orders this worker holds, tell the sockets."""
+        self.metrics.redis_data_losses.inc()
+        self._in_background(self._recover(), "data-loss-recovery")
+
+    async def _recover(self) -> None:
+        if self.worker is not None and self.store is not None:
+            try:
+                await self.store.restore_held()
+            except (RedisError, OSError) as exc:
+                log.error("could not write held orders again after the data loss: %s", exc)
+        if self.hub is not None:
+            self.hub.data_lost()
+
+    def _check_data_set_soon(self, order_id: str) -> None:
+        """A write found an order's record missing: check the data set now, not in a second."""
+        if self.data_set is not None and not any(t.get_name() == "data-set-check" for t in self._background):
+            self._in_background(self._check_quietly(), "data-set-check")
+
+    async def _check_quietly(self) -> None:
+        assert self.data_set is not None
+        with contextlib.suppress(RedisError, OSError):
+            await self.data_set.check()
+
+    def _in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def waiting_store_kind(self) -> str:
+        """``orders.waiting_store``, with ``auto`` resolved: ``redis`` when Redis is external
+        (a stopped API process then loses no waiting order), ``memory`` with the embedded one."""
+        kind = self.config.orders.waiting_store
+        if kind == "auto":
+            return "memory" if self.embedded is not None else "redis"
+        return kind
+
     def _waiting_store(self, redis: aioredis.Redis, store: OrderStore) -> WaitingStore:
         """The backend ``orders.waiting_store`` names: this process's memory, or the shared Redis."""
         orders = self.config.orders
-        if orders.waiting_store == "redis":
+        kind = self.waiting_store_kind()
+        log.info("orders wait for their client in %s (orders.waiting_store: %s)", kind, orders.waiting_store)
+        if kind == "redis":
             return RedisWaitingStore(
                 redis,
                 self.keys,
@@ -172,13 +232,28 @@ class Engine:
             self.metrics.orders.labels(Status.EXPIRED.value).inc()
             await store.create(order, self._expired_frame(order.order_id), queue=None)
 
-        return MemoryWaitingStore(orders.waiting_ttl_seconds, on_expired=record_expired)
+        async def record_unserved(waiting: list[Order]) -> None:
+            """This process stops: its waiting orders end ``expired``, readable from any process."""
+            frames = [self._expired_frame(o.order_id, SHUTDOWN_EXPIRY) for o in waiting]
+            await asyncio.gather(
+                *(store.create(o, f, queue=None) for o, f in zip(waiting, frames, strict=True))
+            )
+            self.metrics.orders.labels(Status.EXPIRED.value).inc(len(waiting))
+            log.warning(
+                "stopping: %d orders still waiting for their client recorded as expired (not executed)",
+                len(waiting),
+            )
 
-    def _expired_frame(self, order_id: str) -> dict:
+        return MemoryWaitingStore(
+            orders.waiting_ttl_seconds, on_expired=record_expired, on_shutdown=record_unserved
+        )
+
+    def _expired_frame(self, order_id: str, error: str | None = None) -> dict:
         return order_frame(
             order_id,
             Status.EXPIRED,
             1,
-            error=f"no client connected within {self.config.orders.waiting_ttl_seconds:g}s; "
+            error=error
+            or f"no client connected within {self.config.orders.waiting_ttl_seconds:g}s; "
             "the order was not executed",
         )

@@ -42,7 +42,7 @@ class OrdersConfig:
     max_amount: float = setting(1_000_000.0, minimum=0, exclusive_minimum=True)
     waiting_ttl_seconds: float = setting(60.0, minimum=0, exclusive_minimum=True)
     retention_seconds: int = setting(86_400, minimum=1)
-    waiting_store: str = setting("memory", choices=("memory", "redis"))
+    waiting_store: str = setting("auto", choices=("auto", "memory", "redis"))
     default_slippage_bps: int = setting(50, minimum=0, maximum=10_000)
     max_slippage_bps: int = setting(5_000, minimum=0, maximum=10_000)
     max_wait_seconds: float = setting(3_600.0, minimum=0, exclusive_minimum=True)

@@ -114,6 +114,8 @@ class Worker:
             unfinished = [entry_id for entry_id, task in running.items() if task in pending]
             if unfinished:
                 await self._hand_back(unfinished)
+        with contextlib.suppress(RedisError, OSError):  # holding entries: it stays until they are taken over
+            await self.queue.leave(self.name)
 
     async def _hand_back(self, entry_ids: list[str]) -> None:
         """Make unfinished entries claimable at once instead of after the visibility timeout."""
@@ -166,6 +168,8 @@ class Worker:
                                 self.config.visibility_timeout_seconds,
                             )
                             self._spawn(entry)
+                for name in await self.queue.remove_departed(idle_ms, keep=self.name):
+                    log.info("worker %s removed departed consumer %s from the group", self.name, name)
             except ResponseError as exc:
                 if "NOGROUP" in str(exc):
                     # Redis lost its data (restarted without persistence): recreate the group.
@@ -204,7 +208,8 @@ class Worker:
                 }
             else:
                 state = await self.store.state(order_id)
-            if state is None:
+            if state is None or "order" not in state:
+                # None, or a hash without its order: Redis lost the record (see storage.epoch).
                 log.error("queue entry %s names unknown orderId=%s; dropping it", entry.entry_id, order_id)
                 await self.queue.ack(entry.entry_id)
                 return
@@ -212,6 +217,7 @@ class Worker:
                 await self.queue.ack(entry.entry_id)
                 return
             order = Order.from_dict(json.loads(state["order"]))
+            self.store.hold(order_id, state)  # to write its record again if Redis loses it
             observer = self.observe_order() if self.observe_order is not None else None
             emitter = Emitter(self.store, order_id, int(state["seq"]), observer)
             try:
@@ -233,3 +239,5 @@ class Worker:
         except asyncio.CancelledError:
             log.warning("orderId=%s: worker stopping; the order will be taken over", order_id)
             raise
+        finally:
+            self.store.release(order_id)

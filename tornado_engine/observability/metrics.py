@@ -74,6 +74,12 @@ class EngineMetrics:
             ["status"],
             registry=r,
         )
+        self.redis_data_losses = Counter(
+            "tornado_engine_redis_data_losses",
+            "Times this process found Redis had lost its data (restart without persistence, "
+            "failover to an empty replica, FLUSHALL, an older snapshot): alert on any increase",
+            registry=r,
+        )
         self.stage_seconds = Histogram(
             "tornado_engine_stage_seconds",
             "Time an order took to reach a status from its previous event (from dequeue for the first)",

@@ -28,6 +28,11 @@ class Keys:
         return f"{self.prefix}:updates"
 
     @property
+    def epoch(self) -> str:
+        """Hash: the data set's id and a beat every process increments (storage.epoch)."""
+        return f"{self.prefix}:epoch"
+
+    @property
     def waiting_deadlines(self) -> str:
         """Sorted set: orders in the shared waiting store, scored by expiry time."""
         return f"{self.prefix}:waiting"

@@ -3,7 +3,9 @@
 The blocking read runs on its own connection so it never holds up the
 producer's commands. An entry is acknowledged (and deleted) only when its
 order reached a terminal status; an entry left pending by a worker that died
-is claimed by another after the visibility timeout.
+is claimed by another after the visibility timeout. Consumers that left (a
+stopped worker, or a dead one whose entries were taken over) are removed from
+the group once they hold nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,17 @@ from redis.exceptions import ResponseError
 from tornado_engine.storage.batching import CommandBatcher
 from tornado_engine.storage.keys import Keys
 from tornado_engine.storage.replies import Fields, read_entries, stream_entries, text
+
+# Remove a consumer from the group only while it holds nothing: DELCONSUMER drops
+# the consumer's pending entries, which would then never be taken over.
+# KEYS: queue. ARGV: group, consumer. Returns 1 when removed.
+_LEAVE = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then
+  return 0
+end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,7 @@ class OrderQueue:
         self.blocking_redis = blocking_redis
         self.keys = keys
         self.batcher = batcher
+        self._leave = redis.register_script(_LEAVE)
 
     @property
     def name(self) -> str:
@@ -126,6 +140,26 @@ class OrderQueue:
         acked = self.batcher.call("XACK", self.name, self.keys.group, entry_id)
         deleted = self.batcher.call("XDEL", self.name, entry_id)
         await asyncio.gather(acked, deleted)
+
+    async def leave(self, consumer: str) -> bool:
+        """Remove ``consumer`` from the group if it holds no entry; True when removed."""
+        return bool(await self._leave(keys=[self.name], args=[self.keys.group, consumer]))
+
+    async def remove_departed(self, min_idle_ms: int, keep: str) -> list[str]:
+        """Remove consumers idle over ``min_idle_ms`` that hold nothing (workers that died
+        and whose entries were taken over); ``keep`` is the caller. Returns their names.
+
+        A live worker removed by mistake loses nothing: it holds nothing, and its next
+        read adds it back.
+        """
+        removed = []
+        for consumer in await self.redis.xinfo_consumers(self.name, self.keys.group):
+            name = consumer["name"]
+            if name == keep or consumer["pending"] or consumer["idle"] < min_idle_ms:
+                continue
+            if await self.leave(name):
+                removed.append(name)
+        return removed
 
     async def depth(self) -> int:
         return await self.redis.xlen(self.name)

@@ -8,7 +8,10 @@ id doubles as a fence: a second writer that tries to reuse a seq is refused.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +23,8 @@ from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.storage.batching import CommandBatcher
 from tornado_engine.storage.keys import Keys
 from tornado_engine.storage.replies import Fields, fields, stream_entries
+
+log = logging.getLogger(__name__)
 
 # KEYS: order hash, events stream. ARGV: seq, status, frame, channel, message,
 # retention seconds (0 = keep), updatedAt, then field/value pairs for the hash.
@@ -44,6 +49,7 @@ return 1
 """
 
 _APPEND = """
+local whole = redis.call('HEXISTS', KEYS[1], 'order')
 local added = redis.pcall('XADD', KEYS[2], '0-' .. ARGV[1], 's', ARGV[2], 'f', ARGV[3])
 if type(added) == 'table' and added.err then
   return 0
@@ -58,8 +64,53 @@ if retention > 0 then
   redis.call('EXPIRE', KEYS[1], retention)
   redis.call('EXPIRE', KEYS[2], retention)
 end
+return 2 - whole
+"""
+
+# An order's record written again by the worker that holds it, after Redis lost it:
+# every field the worker knows, without overwriting what a later event already wrote,
+# and its last frame, so a client that reconnects gets the order's current status.
+# KEYS: order hash, events stream. ARGV: seq, status, frame ('' = none), updatedAt,
+# restoredAt, retention seconds (0 = keep), then field/value pairs.
+_RESTORE = """
+for i = 7, #ARGV, 2 do
+  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('HSETNX', KEYS[1], 'status', ARGV[2])
+redis.call('HSETNX', KEYS[1], 'seq', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'updatedAt', ARGV[4])
+redis.call('HSET', KEYS[1], 'restoredAt', ARGV[5])
+if ARGV[3] ~= '' then
+  redis.pcall('XADD', KEYS[2], '0-' .. ARGV[1], 's', ARGV[2], 'f', ARGV[3])
+end
+local retention = tonumber(ARGV[6])
+if retention > 0 then
+  redis.call('EXPIRE', KEYS[1], retention)
+  redis.call('EXPIRE', KEYS[2], retention)
+end
 return 1
 """
+
+# Hash fields that follow each event rather than the order's plan.
+_EVENT_FIELDS = frozenset({"status", "seq", "updatedAt", "restoredAt"})
+
+
+class IncompleteRecord(Exception):
+    """An order's hash lacks fields every recorded order has: Redis lost (part of) it."""
+
+    def __init__(self, order_id: str, missing: str) -> None:
+        super().__init__(f"the record of order {order_id} is incomplete (no {missing!r}): Redis lost data")
+        self.order_id = order_id
+
+
+@dataclass
+class HeldOrder:
+    """What a worker knows of an order it executes: enough to write its record again."""
+
+    fields: dict[str, str]
+    seq: int
+    status: str
+    frame: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,13 +144,17 @@ class OrderStore:
         keys: Keys,
         retention_seconds: int,
         batcher: CommandBatcher | None = None,
+        on_record_missing: Callable[[str], None] | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.retention_seconds = retention_seconds
         self.batcher = batcher or CommandBatcher(redis)
+        self.on_record_missing = on_record_missing
+        self.held: dict[str, HeldOrder] = {}
         self._append = self.batcher.script(_APPEND)
         self._create = self.batcher.script(_CREATE)
+        self._restore = redis.register_script(_RESTORE)
 
     async def create(self, order: Order, first_frame: dict[str, Any], queue: str | None) -> None:
         """Record a new order and its first event; enqueue it when ``queue`` is given.
@@ -139,7 +194,7 @@ class OrderStore:
         text = dumps(frame)
         retention = self.retention_seconds if status in TERMINAL_VALUES else 0
         # Batched with other orders' events: one round trip for many (see batching).
-        added = await self._append(
+        outcome = await self._append(
             keys=[self.keys.order(order_id), self.keys.events(order_id)],
             args=[
                 seq,
@@ -152,7 +207,60 @@ class OrderStore:
                 *(item for pair in (state or {}).items() for item in pair),
             ],
         )
-        return bool(added)
+        if not outcome:
+            return False
+        held = self.held.get(order_id)
+        if held is not None:
+            held.fields.update(state or {})
+            held.seq, held.status, held.frame = seq, status, text
+        if outcome == 2:
+            # The hash had no order: Redis lost it since the last event. Write it again.
+            log.error("orderId=%s: its record was missing from Redis; writing it again", order_id)
+            if self.on_record_missing is not None:
+                self.on_record_missing(order_id)
+            if held is not None:
+                await self.restore(order_id)
+        return True
+
+    def hold(self, order_id: str, state: Mapping[str, str]) -> None:
+        """A worker executes ``order_id`` from ``state`` (its hash): remember what it would rewrite."""
+        fields = {k: v for k, v in state.items() if k not in _EVENT_FIELDS}
+        self.held[order_id] = HeldOrder(fields, int(state.get("seq", 0)), state.get("status", ""))
+
+    def release(self, order_id: str) -> None:
+        self.held.pop(order_id, None)
+
+    async def restore(self, order_id: str) -> bool:
+        """Write a held order's record again (Redis lost it); fields already there are kept."""
+        held = self.held.get(order_id)
+        if held is None:
+            return False
+        retention = self.retention_seconds if held.status in TERMINAL_VALUES else 0
+        now = str(time.time())
+        await self._restore(
+            keys=[self.keys.order(order_id), self.keys.events(order_id)],
+            args=[
+                held.seq,
+                held.status,
+                held.frame,
+                now,
+                now,
+                retention,
+                *(item for pair in held.fields.items() for item in pair),
+            ],
+        )
+        return True
+
+    async def restore_held(self) -> int:
+        """Write again the record of every order this process holds; returns how many."""
+        order_ids = list(self.held)
+        results = await asyncio.gather(*(self.restore(oid) for oid in order_ids), return_exceptions=True)
+        for order_id, result in zip(order_ids, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("orderId=%s: could not write its record again: %s", order_id, result)
+            elif result:
+                log.warning("orderId=%s: record written again after the Redis data loss", order_id)
+        return sum(result is True for result in results)
 
     async def exists(self, order_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.order(order_id)))

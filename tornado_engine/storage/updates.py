@@ -26,9 +26,14 @@ log = logging.getLogger(__name__)
 
 OUTAGE = "outage"
 RESYNC = "resync"
+DATA_LOST = "data-lost"
 Listener = Callable[[StoredEvent | str], None]
-"""Called with each live event, or with OUTAGE when the channel is lost and
-RESYNC when it is back (events may have been missed meanwhile)."""
+"""Called with each live event, or with OUTAGE when the channel is lost,
+RESYNC when it is back (events may have been missed meanwhile), and
+DATA_LOST when Redis lost its data (``storage.epoch``)."""
+
+Interruption = str
+"""OUTAGE or DATA_LOST, as an order feed yields them between events."""
 
 Watcher = Callable[[str, StoredEvent], None]
 """Called with every order's live events (the live page's activity log)."""
@@ -80,6 +85,10 @@ class UpdateHub:
             watcher(order_id, event)
         for listener in list(listeners or ()):
             listener(event)
+
+    def data_lost(self) -> None:
+        """Tell every listener that Redis lost its data: their orders' records may be gone."""
+        self._signal_all(DATA_LOST)
 
     def _signal_all(self, signal: str) -> None:
         for listeners in list(self._listeners.values()):
@@ -154,13 +163,20 @@ class OrderFeed:
             self.hub.unsubscribe(self.order_id, self._on_event)
             self._subscribed = False
 
-    async def events(self, read_history: bool = True) -> AsyncIterator[StoredEvent | None]:
-        """Yields each event in seq order; None once when live updates are interrupted."""
+    async def events(self, read_history: bool = True) -> AsyncIterator[StoredEvent | Interruption]:
+        """Yields each event in seq order; OUTAGE once when live updates are interrupted;
+        DATA_LOST, and then nothing, when Redis lost its data.
+
+        Ends after the terminal event, or at once when the order finished at or
+        before ``after_seq`` (the client already has every frame).
+        """
         self.start()
         try:
             pending: list[StoredEvent] = (
                 await self.store.history(self.order_id, self.last_seq) if read_history else []
             )
+            if read_history and not pending and await self._finished_already():
+                return
             from_history = read_history
             while True:
                 for event in pending:
@@ -180,10 +196,18 @@ class OrderFeed:
                     from_history = item == RESYNC
                     if isinstance(item, StoredEvent):
                         pending = [item]
+                    elif item == DATA_LOST:
+                        yield DATA_LOST
+                        return
                     elif item == OUTAGE:
                         pending = []
-                        yield None
+                        yield OUTAGE
                     else:  # RESYNC
                         pending = await self.store.history(self.order_id, self.last_seq)
         finally:
             self.stop()
+
+    async def _finished_already(self) -> bool:
+        """The order's last recorded event is terminal and the client has seen it."""
+        last = await self.store.last_event(self.order_id)
+        return last is not None and last.status in TERMINAL_VALUES and last.seq <= self.last_seq

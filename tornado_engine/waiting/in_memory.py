@@ -43,9 +43,11 @@ class MemoryWaitingStore:
         ttl_seconds: float,
         on_expired: Callable[[Order], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_shutdown: Callable[[list[Order]], Awaitable[None]] | None = None,
     ) -> None:
         self.ttl_seconds = ttl_seconds
         self._on_expired = on_expired
+        self._on_shutdown = on_shutdown
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._handoffs: dict[str, asyncio.Future[bool]] = {}
@@ -112,20 +114,21 @@ class MemoryWaitingStore:
         create: CreateOrder,
         before: Callable[[], None],
     ) -> bool:
-        """Move a waiting order into Redis: ``before()`` (send the pending frame),
-        then ``create`` (record and enqueue). False when the order was not waiting
-        here, after any hand-off of it already under way has finished."""
+        """Move a waiting order into Redis: ``create`` (record and enqueue), then
+        ``before()`` (send the pending frame just recorded). False when the order
+        was not waiting here, after any hand-off of it already under way has finished."""
         order = self.take(order_id)
         if order is None:
             await self.wait_for_handoff(order_id)
             return False
         try:
-            before()
             await create(order, first_frame)
         except BaseException:
             self.restore(order)
             raise
         self.handed_off(order_id)
+        # Recorded first, sent second: the client never holds a frame the record lacks.
+        before()
         return True
 
     def pop_expired(self) -> list[Order]:
@@ -166,4 +169,24 @@ class MemoryWaitingStore:
         self._sweeper.start(interval)
 
     async def stop(self) -> None:
+        """Stop sweeping, and hand every order still waiting to ``on_shutdown``.
+
+        They live only in this process, which is going away: ``on_shutdown``
+        records each with a terminal status its client can read anywhere.
+        """
         await self._sweeper.stop()
+        left = [entry.order for entry in self._entries.values()]
+        self._entries.clear()
+        if not left:
+            return
+        if self._on_shutdown is None:
+            log.error("stopping with %d orders waiting for their client; they are dropped", len(left))
+            return
+        try:
+            await self._on_shutdown(left)
+        except Exception:
+            log.exception(
+                "could not record %d waiting orders at shutdown: %s",
+                len(left),
+                ", ".join(order.order_id for order in left),
+            )

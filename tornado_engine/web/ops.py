@@ -34,10 +34,18 @@ class HealthHandler(JsonHandler):
             "role": self.engine.role,
             "venues": sorted(self.engine.venues),
             "waitingOrders": await self.engine.desk.waiting_count() if ok else None,
+            "redisData": self._data_set(),
         }
         if self.engine.worker is not None:
             body["ordersInFlight"] = self.engine.worker.in_flight
         self.write_json(body, 200 if ok else 503)
+
+    def _data_set(self) -> dict[str, Any]:
+        """``intact``, or ``lost`` with the last loss this process found and how many it found."""
+        watch = self.engine.data_set
+        if watch is None or watch.last_loss is None:
+            return {"state": "intact"}
+        return {"state": "lost", "losses": len(watch.losses), "last": watch.last_loss.to_dict()}
 
 
 class MetricsHandler(tornado.web.RequestHandler):

@@ -14,6 +14,7 @@ import tornado.web
 from redis.exceptions import RedisError
 
 from tornado_engine.orders.order import OrderValidationError, validate_order
+from tornado_engine.storage.store import IncompleteRecord
 from tornado_engine.timeouts import within
 from tornado_engine.web.base import ApiError, JsonHandler
 
@@ -112,6 +113,14 @@ class OrderHandler(JsonHandler):
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             log.error("GET order orderId=%s: Redis unavailable: %s", order_id, exc)
             raise ApiError(503, "order storage is unavailable; try again shortly") from None
+        except IncompleteRecord as exc:
+            log.error("GET order orderId=%s: %s", order_id, exc)
+            raise ApiError(
+                503,
+                f"the record of order {order_id!r} is incomplete: Redis lost data; "
+                "the worker executing it writes it again, try again shortly",
+                "orderId",
+            ) from None
         if order is None:
             raise ApiError(404, f"no order with id {order_id!r}", "orderId")
         self.write_json(order)

@@ -24,6 +24,7 @@ from tornado_engine.desk import OrderDesk, OrderWatch
 from tornado_engine.orders.frames import dumps, error_frame
 from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.storage.store import StoredEvent
+from tornado_engine.storage.updates import DATA_LOST, OUTAGE
 from tornado_engine.web.connections import Connections
 
 log = logging.getLogger("tornado_engine.web.socket")
@@ -33,6 +34,8 @@ CLOSE_UNKNOWN_ORDER = 4404
 CLOSE_UNAVAILABLE = 1011
 CLOSE_NORMAL = 1000
 CLOSE_TOO_SLOW = 1008
+CLOSE_DATA_LOST = 4410
+DATA_LOST_REASON = "Redis lost its data: reconnect with lastSeq; 4404 then means this order's record is gone"
 
 
 class OrderSocketHandler(tornado.websocket.WebSocketHandler):
@@ -84,10 +87,15 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
     async def _stream(self, order_id: str, watch: OrderWatch) -> None:
         try:
             async for event in watch.events():
-                if event is None:
+                if event == DATA_LOST:
+                    log.error("ws orderId=%s: Redis lost its data; closing the socket (4410)", order_id)
+                    self._refuse(order_id, CLOSE_DATA_LOST, DATA_LOST_REASON)
+                    return
+                if event == OUTAGE:
                     message = "live updates interrupted: Redis is unreachable; they resume when it is back"
                     self._send(dumps(error_frame(order_id, message)), "error", None)
                     continue
+                assert isinstance(event, StoredEvent)
                 if not await self._deliver(event):
                     return  # closed under us (too slow, or gone): on_close takes over
             if self.ws_connection is not None:
