@@ -318,3 +318,50 @@ async def test_hand_back_makes_entries_claimable_at_once(queue):
     await queue.read("stopping", count=10, block_ms=50)
     await queue.hand_back("stopping", [entry_id], visibility_timeout_s=60)
     assert await queue.claim_stale("other", min_idle_ms=60_000, count=10) == [QueueEntry(entry_id, "order-1")]
+
+
+# -- consumers that left -------------------------------------------------------------------------------
+
+
+async def consumers(queue: OrderQueue) -> dict[str, int]:
+    return {c["name"]: c["pending"] for c in await queue.redis.xinfo_consumers(queue.name, queue.keys.group)}
+
+
+async def served_and_done(queue: OrderQueue, consumer: str) -> None:
+    """``consumer`` joins the group by reading an entry, and acknowledges it."""
+    await queue.enqueue(f"order-for-{consumer}")
+    [entry] = await queue.read(consumer, count=1, block_ms=10)
+    await queue.ack(entry.entry_id)
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_a_consumer_that_holds_nothing_leaves_the_group(queue):
+    await queue.ensure_group()
+    await served_and_done(queue, "leaving")
+    assert "leaving" in await consumers(queue)
+    assert await queue.leave("leaving") is True
+    assert "leaving" not in await consumers(queue)
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_a_consumer_that_holds_entries_stays_until_they_are_taken_over(queue):
+    await queue.ensure_group()
+    entry_id = await queue.enqueue("order-1")
+    await queue.read("holder", count=10, block_ms=10)
+    assert await queue.leave("holder") is False
+    assert (await consumers(queue))["holder"] == 1
+    await make_idle(queue, "holder", [entry_id], 60_000)
+    assert [e.entry_id for e in await queue.claim_stale("heir", 1_000, 10)] == [entry_id]
+    assert await queue.leave("holder") is True
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_departed_consumers_are_removed_but_not_the_caller_nor_one_that_holds_entries(queue):
+    await queue.ensure_group()
+    for name in ("dead-1", "dead-2", "me"):
+        await served_and_done(queue, name)
+    await queue.enqueue("order-1")
+    await queue.read("holder", count=10, block_ms=10)
+    assert await queue.remove_departed(60_000, keep="me") == []  # none idle that long
+    assert sorted(await queue.remove_departed(0, keep="me")) == ["dead-1", "dead-2"]
+    assert await consumers(queue) == {"holder": 1, "me": 0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 
@@ -134,6 +135,16 @@ async def test_last_seq_replays_only_what_was_missed(client):
     full = await client.frames(order_id)
     rest = await client.frames(order_id, last_seq=2)
     assert rest == full[2:]
+
+
+@pytest.mark.gen_test(timeout=15)
+@pytest.mark.parametrize("past_the_end", [0, 1, 50])
+async def test_last_seq_at_or_past_the_end_of_a_finished_order_closes_normally(client, past_the_end):
+    order_id = await client.submit()
+    full = await client.frames(order_id)
+    conn = await client.connect(f"orderId={order_id}&lastSeq={full[-1]['seq'] + past_the_end}")
+    assert await asyncio.wait_for(conn.read_message(), 5) is None  # nothing left to send
+    assert conn.close_code == 1000
 
 
 @pytest.mark.gen_test(timeout=15)

@@ -1,0 +1,256 @@
+"""Redis that loses its data: noticed, reported, and handled, never silent.
+
+Each test gets its own redis-server (it flushes, restarts or rewinds it). The
+engine's background check is stopped where a test drives the checks itself,
+so what is measured is the mechanism named in the test, not a lucky timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import pytest
+from redis.exceptions import RedisError
+
+from tornado_engine import Quote, QuoteRequest, SwapRequest, SwapResult, Venue, VenueSettings, hookimpl
+from tornado_engine.testing import EngineClient, RedisServer
+from tornado_engine.web.socket import CLOSE_DATA_LOST
+
+TOKENS = {"SOL": {"reference_price": 150}, "USDC": {"reference_price": 1}}
+
+
+class GatedVenue(Venue):
+    """Its swaps wait at a gate the test opens; it counts every swap call (it is not idempotent)."""
+
+    def __init__(self, settings: VenueSettings) -> None:
+        self.name = settings.name
+        self.tokens = settings.tokens
+        self.swaps = 0
+        self.gate = asyncio.Event()
+
+    async def quote(self, request: QuoteRequest) -> Quote:
+        return Quote(self.name, 140.0, 0.003, request.amount * 140.0 * 0.997)
+
+    async def build(self, request: SwapRequest) -> None:
+        return None
+
+    async def swap(self, request: SwapRequest) -> SwapResult:
+        self.swaps += 1
+        await self.gate.wait()
+        return SwapResult("tx" + request.idempotency_key, request.quote.price, request.quote.amount_out)
+
+    async def status(self, idempotency_key: str) -> SwapResult | None:
+        return None
+
+
+class GatedVenues:
+    def __init__(self) -> None:
+        self.venue: GatedVenue | None = None
+
+    @hookimpl
+    def register_venues(self, register: Any) -> None:
+        register("test-gated", self._make)
+
+    def _make(self, settings: VenueSettings) -> GatedVenue:
+        self.venue = GatedVenue(settings)
+        return self.venue
+
+
+@pytest.fixture
+def redis_server():
+    """A private Redis per test: these tests empty, restart and rewind it."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def plugin() -> GatedVenues:
+    return GatedVenues()
+
+
+@pytest.fixture
+def extra_plugins(plugin) -> list:
+    return [plugin]
+
+
+@pytest.fixture
+def venues_config() -> dict:
+    return {"tokens": TOKENS, "venues": {"gated": {"plugin": "test-gated"}}}
+
+
+@pytest.fixture
+def client(engine, http_server, base_url) -> EngineClient:
+    return EngineClient(base_url)
+
+
+@pytest.fixture
+def manual_checks(engine, io_loop):
+    """Only the test's own checks (and the store's) look at the epoch: no timer races them."""
+    io_loop.run_sync(engine.data_set.stop)
+    return engine.data_set
+
+
+async def read_until(conn, status: str) -> list[dict]:
+    frames = []
+    while True:
+        message = await asyncio.wait_for(conn.read_message(), 10)
+        assert message is not None, f"closed before {status}: {frames}"
+        frames.append(json.loads(message))
+        if frames[-1]["status"] == status:
+            return frames
+
+
+async def order_in_its_swap(client: EngineClient, plugin: GatedVenues):
+    """An order the worker holds, stopped inside the venue's swap; its open socket."""
+    order_id = await client.submit()
+    conn = await client.connect(f"orderId={order_id}")
+    frames = await read_until(conn, "submitted")
+    assert plugin.venue is not None
+    while plugin.venue.swaps == 0:  # submitted is recorded just before the call
+        await asyncio.sleep(0.001)
+    return order_id, conn, frames
+
+
+async def wait_until(predicate, what: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+# -- noticing it ---------------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_flushall_is_noticed_logged_counted_and_shown_in_health(
+    client, engine, manual_checks, redis_server, caplog
+):
+    code, health = await client.get_json("/health")
+    assert (code, health["redisData"]) == (200, {"state": "intact"})
+    assert await manual_checks.check() is None  # nothing happened: no loss
+
+    await engine.redis.flushall()
+    with caplog.at_level(logging.CRITICAL, logger="tornado_engine.storage.epoch"):
+        loss = await manual_checks.check()
+
+    assert loss is not None and "emptied" in loss.reason and "FLUSHALL" in loss.reason
+    assert any("REDIS DATA LOSS" in r.message and r.levelno == logging.CRITICAL for r in caplog.records)
+    code, health = await client.get_json("/health")
+    assert code == 200
+    assert health["redisData"]["state"] == "lost"
+    assert health["redisData"]["losses"] == 1
+    assert "FLUSHALL" in health["redisData"]["last"]["reason"]
+    metrics = (await engine.scrape_metrics()).decode()
+    assert "tornado_engine_redis_data_losses_total 1.0" in metrics
+    assert await manual_checks.check() is None  # the new data set is now the known one
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_restart_without_persistence_is_noticed(engine, manual_checks, redis_server):
+    redis_server.kill()
+    redis_server.start()  # no persistence: it comes back empty
+    loss = await check_after_reconnect(manual_checks)
+    assert loss is not None and "restarted without persistence" in loss.reason
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_restart_from_an_older_snapshot_is_noticed(engine, manual_checks, redis_server):
+    await engine.redis.save()  # an RDB snapshot, taken now ...
+    assert await manual_checks.check() is None  # ... and written over afterwards
+    redis_server.kill()
+    redis_server.start()  # loads the snapshot: the epoch is there, its beat is older
+    loss = await check_after_reconnect(manual_checks)
+    assert loss is not None and "older snapshot" in loss.reason
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_restart_that_kept_the_data_is_not_a_loss(engine, manual_checks, redis_server):
+    await engine.redis.save()
+    redis_server.kill()
+    redis_server.start()
+    assert await check_after_reconnect(manual_checks) is None
+    assert manual_checks.losses == []
+
+
+async def check_after_reconnect(watch):
+    """The first command after a restart may meet the old, dead connection: check again."""
+    for _ in range(5):
+        try:
+            return await watch.check()
+        except (RedisError, OSError) as exc:
+            last = exc
+    raise AssertionError(f"Redis did not come back: {last}")
+
+
+# -- handling it ---------------------------------------------------------------------------------
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_after_a_loss_sockets_get_4410_and_the_worker_records_its_order_again(
+    client, engine, plugin, manual_checks
+):
+    order_id, conn, frames = await order_in_its_swap(client, plugin)
+    await engine.redis.flushall()
+    assert await manual_checks.check() is not None
+
+    error = json.loads(await asyncio.wait_for(conn.read_message(), 10))
+    assert error["status"] == "error" and "Redis lost its data" in error["error"]
+    assert "seq" not in error
+    assert await asyncio.wait_for(conn.read_message(), 10) is None
+    assert conn.close_code == CLOSE_DATA_LOST
+
+    # The worker wrote the record again before the sockets were told: a reconnect finds it.
+    code, body = await client.get_json(f"/api/orders/{order_id}")
+    assert code == 200, body
+    assert (body["status"], body["order"]["amount"]) == ("submitted", 1)
+    assert [e["seq"] for e in body["events"]] == [frames[-1]["seq"]]
+
+    plugin.venue.gate.set()
+    rest = await client.frames(order_id, last_seq=frames[-1]["seq"])
+    assert [f["status"] for f in rest] == ["confirmed"]
+    assert rest[0]["seq"] == frames[-1]["seq"] + 1
+    assert client.last_close[0] == 1000
+    assert plugin.venue.swaps == 1
+    code, body = await client.get_json(f"/api/orders/{order_id}")
+    assert (code, body["status"]) == (200, "confirmed")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_worker_event_that_finds_its_record_gone_writes_it_again_and_raises_the_alarm(
+    client, engine, plugin, manual_checks
+):
+    order_id, conn, _ = await order_in_its_swap(client, plugin)
+    await engine.redis.flushall()  # no check runs: the worker's next event is the first to see it
+    plugin.venue.gate.set()
+
+    async def confirmed() -> bool:
+        return (await engine.store.state(order_id) or {}).get("status") == "confirmed"
+
+    await wait_until(confirmed, "the confirmed event")
+    code, body = await client.get_json(f"/api/orders/{order_id}")
+    assert code == 200, body
+    assert body["status"] == "confirmed" and body["order"]["amount"] == 1
+    state = await engine.store.state(order_id)
+    assert "restoredAt" in state
+    await wait_until(lambda: _async(len(manual_checks.losses) == 1), "the alarm")
+    assert plugin.venue.swaps == 1
+    conn.close()
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_partial_record_is_a_clear_503_not_a_500(client, engine):
+    order_id = "3f1c2a4e-9b7d-4c1e-8f00-123456789abc"
+    await engine.redis.hset(engine.keys.order(order_id), mapping={"status": "confirmed", "seq": 5})
+    code, body = await client.get_json(f"/api/orders/{order_id}")
+    assert code == 503
+    assert body["field"] == "orderId"
+    assert "incomplete" in body["error"] and "Redis lost data" in body["error"]
+    assert "Traceback" not in json.dumps(body)
