@@ -126,3 +126,50 @@ async def test_worker_killed_mid_order_loses_nothing_and_executes_nothing_twice(
     assert set(executed.values()) == {1}, "a swap was executed twice"
     ledger_tx = {entry["key"].split(":")[0]: entry["tx_hash"] for entry in entries}
     assert {frames[-1]["orderId"]: frames[-1]["txHash"] for frames in streams} == ledger_tx
+
+
+# -- deploys: an API process stopped with orders still waiting for their client ------------------
+
+
+async def submit_then_stop(make_config, engine_process, tmp_path, waiting_store: str | None):
+    """POST orders to an API process, SIGTERM it before any client connects; a successor starts."""
+    orders = {} if waiting_store is None else {"orders": {"waiting_store": waiting_store}}
+    config = make_config(engine=orders, venues=venues(tmp_path / "ledger.jsonl"))
+    doomed = engine_process(config, role="api")
+    order_ids = [await EngineClient(doomed.base_url).submit() for _ in range(ORDERS)]
+    doomed.signal(signal.SIGTERM)
+    assert doomed.wait() == 0
+    successor = engine_process(config, role="all")
+    return doomed, EngineClient(successor.base_url), order_ids, tmp_path / "ledger.jsonl"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_sigterm_in_memory_mode_records_each_waiting_order_expired_not_lost(
+    make_config, engine_process, tmp_path
+):
+    doomed, client, order_ids, ledger = await submit_then_stop(
+        make_config, engine_process, tmp_path, "memory"
+    )
+    doomed.wait_for_log(f"{ORDERS} orders still waiting for their client recorded as expired")
+    for order_id in order_ids:
+        code, body = await client.get_json(f"/api/orders/{order_id}")
+        assert (code, body["status"]) == (200, "expired"), body
+        assert "stopped before its client connected" in body["events"][0]["error"]
+        frames = await client.frames(order_id)
+        assert [f["status"] for f in frames] == ["expired"]
+        assert client.last_close[0] == 1000
+    assert ledger_entries(ledger) == []  # not executed
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_sigterm_with_the_default_waiting_store_and_an_external_redis_loses_nothing(
+    make_config, engine_process, tmp_path
+):
+    """With a Redis URL, orders wait in Redis (``auto``): another process starts them."""
+    _, client, order_ids, ledger = await submit_then_stop(make_config, engine_process, tmp_path, None)
+    streams = await asyncio.gather(*(client.frames(oid) for oid in order_ids))
+    for frames in streams:
+        assert_one_clean_stream(frames)
+        assert frames[-1]["status"] == "confirmed"
+    executed = Counter(entry["key"].split(":")[0] for entry in ledger_entries(ledger))
+    assert sorted(executed) == sorted(order_ids) and set(executed.values()) == {1}
