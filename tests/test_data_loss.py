@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -19,6 +20,9 @@ from tornado_engine import Quote, QuoteRequest, SwapRequest, SwapResult, Venue, 
 from tornado_engine.testing import EngineClient, RedisServer
 from tornado_engine.web.socket import CLOSE_DATA_LOST
 
+from .test_processes import ORDERS, ledger_entries, venues, wait_for_ledger
+
+WAITING = 5
 TOKENS = {"SOL": {"reference_price": 150}, "USDC": {"reference_price": 1}}
 
 
@@ -254,3 +258,52 @@ async def test_a_partial_record_is_a_clear_503_not_a_500(client, engine):
     assert body["field"] == "orderId"
     assert "incomplete" in body["error"] and "Redis lost data" in body["error"]
     assert "Traceback" not in json.dumps(body)
+
+
+# -- with real processes: Redis restarted empty under load ---------------------------------------
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_redis_restarted_empty_under_load_loses_no_order_a_worker_holds(
+    make_config, engine_process, redis_server, tmp_path
+):
+    """API and worker processes; Redis restarted without persistence while every order's swap
+    is in flight. Each client is told (4410, or its order had finished); each order a worker
+    held ends recorded, executed once; no answer is a 500."""
+    ledger = tmp_path / "ledger.jsonl"
+    config = make_config(
+        engine={"simulation": {"latency_scale": 1}}, venues=venues(ledger, swap_latency_ms=1500)
+    )
+    api = engine_process(config, role="api")
+    worker = engine_process(config, role="worker")
+    client = EngineClient(api.base_url)
+    order_ids = [await client.submit() for _ in range(ORDERS)]
+    sockets = [await client.connect(f"orderId={oid}") for oid in order_ids]
+    streams = await asyncio.gather(*(read_until(conn, "submitted") for conn in sockets))
+    waiting_ids = [await client.submit() for _ in range(WAITING)]  # their clients never came
+
+    redis_server.kill()
+    redis_server.start()  # empty
+    api.wait_for_log("REDIS DATA LOSS")
+    worker.wait_for_log("REDIS DATA LOSS")
+
+    for conn, frames in zip(sockets, streams, strict=True):
+        while (message := await asyncio.wait_for(conn.read_message(), 15)) is not None:
+            frames.append(json.loads(message))
+        told = conn.close_code == CLOSE_DATA_LOST and "Redis lost its data" in frames[-1]["error"]
+        finished = conn.close_code == 1000 and frames[-1]["status"] == "confirmed"
+        assert told or finished, (conn.close_code, frames[-1])
+    await wait_for_ledger(ledger, ORDERS)
+    for order_id, frames in zip(order_ids, streams, strict=True):
+        seen = max(f.get("seq", 0) for f in frames)
+        rest = await client.frames(order_id, last_seq=seen)
+        assert (frames + rest)[-1]["status"] == "confirmed", rest
+        code, body = await client.get_json(f"/api/orders/{order_id}")
+        assert (code, body["status"]) == (200, "confirmed"), body
+    executed = Counter(entry["key"].split(":")[0] for entry in ledger_entries(ledger))
+    assert sorted(executed) == sorted(order_ids) and set(executed.values()) == {1}
+    for order_id in waiting_ids:  # they waited in Redis: gone with it, and said so (no 500)
+        code, body = await client.get_json(f"/api/orders/{order_id}")
+        assert code == 404, body
+    code, health = await client.get_json("/health")
+    assert health["redisData"]["state"] == "lost"

@@ -103,6 +103,24 @@ SCHEMAS: dict[str, Any] = {
             "venues": {"type": "array", "items": {"type": "string"}},
             "waitingOrders": {"type": ["integer", "null"]},
             "ordersInFlight": {"type": "integer"},
+            "redisData": {
+                "type": "object",
+                "description": "intact, or lost: the last time this process found Redis had lost its data",
+                "required": ["state"],
+                "properties": {
+                    "state": {"enum": ["intact", "lost"]},
+                    "losses": {"type": "integer"},
+                    "last": {
+                        "type": "object",
+                        "properties": {
+                            "detectedAt": {"type": "string"},
+                            "reason": {"type": "string"},
+                            "oldEpoch": {"type": "string"},
+                            "newEpoch": {"type": "string"},
+                        },
+                    },
+                },
+            },
         },
     },
     "Live": {
@@ -205,7 +223,10 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json(_ref("OrderState"), "The order."),
                 "404": _error("No such order (or it is older than orders.retention_seconds)."),
-                "503": _error("Redis is unreachable; try again shortly."),
+                "503": _error(
+                    "Redis is unreachable, or the order's record is incomplete (Redis lost data); "
+                    "try again shortly."
+                ),
             },
         }
     },
