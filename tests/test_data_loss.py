@@ -307,3 +307,28 @@ async def test_redis_restarted_empty_under_load_loses_no_order_a_worker_holds(
         assert code == 404, body
     code, health = await client.get_json("/health")
     assert health["redisData"]["state"] == "lost"
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_writing_a_record_again_never_overwrites_a_later_event(engine):
+    """The worker's rewrite may race its own next event: what that event wrote stays."""
+    order_id = "7c1d0e2a-5b4f-4a3e-9d21-abcdefabcdef"
+    order = '{"orderId": "x"}'
+    engine.store.hold(order_id, {"order": order, "status": "submitted", "seq": "4", "plan": "p1"})
+    await engine.redis.hset(engine.keys.order(order_id), mapping={"status": "confirmed", "seq": 5})
+    assert await engine.store.restore(order_id) is True
+    state = await engine.store.state(order_id)
+    assert (state["status"], state["seq"], state["order"], state["plan"]) == ("confirmed", "5", order, "p1")
+    engine.store.release(order_id)
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_queued_order_whose_record_lost_its_order_is_dropped_not_crashed_on(engine):
+    order_id = "0b5e6c7d-1a2b-4c3d-8e9f-0123456789ab"
+    await engine.redis.hset(engine.keys.order(order_id), mapping={"status": "routing", "seq": 2})
+    await engine.queue.enqueue(order_id)  # as a takeover finds it: no order in the entry
+
+    async def drained() -> bool:
+        return await engine.queue.depth() == 0
+
+    await wait_until(drained, "the worker to drop the entry")
