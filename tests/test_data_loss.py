@@ -316,7 +316,9 @@ async def test_redis_restarted_empty_under_load_loses_no_order_a_worker_holds(
     assert sorted(executed) == sorted(order_ids) and set(executed.values()) == {1}
     for order_id in waiting_ids:  # they waited in Redis: gone with it, and said so (no 500)
         code, body = await client.get_json(f"/api/orders/{order_id}")
-        assert code == 404, body
+        assert code == 404 and "Redis lost its data" in body["error"], body
+        [error] = await client.frames(order_id)
+        assert "Redis lost its data" in error["error"] and client.last_close[0] == 4404
     code, health = await client.get_json("/health")
     assert health["redisData"]["state"] == "lost"
 

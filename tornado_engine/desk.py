@@ -18,6 +18,7 @@ from typing import Any
 from tornado_engine.orders.frames import dumps, order_frame
 from tornado_engine.orders.order import Order
 from tornado_engine.orders.statuses import Status
+from tornado_engine.storage.epoch import DataSetWatch
 from tornado_engine.storage.queue import OrderQueue
 from tornado_engine.storage.store import IncompleteRecord, OrderStore, StoredEvent
 from tornado_engine.storage.updates import Interruption, OrderFeed, UpdateHub
@@ -49,12 +50,27 @@ class OrderWatch:
 
 class OrderDesk:
     def __init__(
-        self, waiting: WaitingStore, store: OrderStore, queue: OrderQueue, updates: UpdateHub
+        self,
+        waiting: WaitingStore,
+        store: OrderStore,
+        queue: OrderQueue,
+        updates: UpdateHub,
+        data_set: DataSetWatch | None = None,
     ) -> None:
         self.waiting = waiting
         self.store = store
         self.queue = queue
         self.updates = updates
+        self.data_set = data_set
+
+    def loss_note(self) -> str:
+        """What to add when an order is not found after Redis lost its data: it may be why."""
+        loss = self.data_set.last_loss if self.data_set is not None else None
+        if loss is None:
+            return ""
+        return (
+            f" (Redis lost its data at {loss.to_dict()['detectedAt']}: an order accepted before may be gone)"
+        )
 
     @property
     def available(self) -> bool:

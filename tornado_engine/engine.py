@@ -144,7 +144,7 @@ class Engine:
             self.hub = UpdateHub(self.blocking_redis, self.keys)
             await asyncio.wait_for(self.hub.start(), 15)
             self.waiting.start()
-            self._desk = OrderDesk(self.waiting, self.store, self.queue, self.hub)
+            self._desk = OrderDesk(self.waiting, self.store, self.queue, self.hub, self.data_set)
         if self.runs_worker:
             self.worker = Worker(
                 self.queue,

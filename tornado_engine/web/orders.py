@@ -122,5 +122,5 @@ class OrderHandler(JsonHandler):
                 "orderId",
             ) from None
         if order is None:
-            raise ApiError(404, f"no order with id {order_id!r}", "orderId")
+            raise ApiError(404, f"no order with id {order_id!r}{self.engine.desk.loss_note()}", "orderId")
         self.write_json(order)

@@ -79,7 +79,9 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
             self._refuse(order_id, CLOSE_UNAVAILABLE, "order storage is unavailable; reconnect shortly")
             return
         if watch is None:
-            self._refuse(order_id, CLOSE_UNKNOWN_ORDER, f"unknown orderId {order_id!r}")
+            self._refuse(
+                order_id, CLOSE_UNKNOWN_ORDER, f"unknown orderId {order_id!r}{self.desk.loss_note()}"
+            )
             return
         self._watch = watch
         self._feed_task = asyncio.get_running_loop().create_task(self._stream(order_id, watch))
