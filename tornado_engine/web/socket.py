@@ -24,7 +24,7 @@ from tornado_engine.desk import OrderDesk, OrderWatch
 from tornado_engine.orders.frames import dumps, error_frame
 from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.storage.store import StoredEvent
-from tornado_engine.storage.updates import DATA_LOST, OUTAGE
+from tornado_engine.storage.updates import DATA_LOST
 from tornado_engine.web.connections import Connections
 
 log = logging.getLogger("tornado_engine.web.socket")
@@ -93,11 +93,10 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
                     log.error("ws orderId=%s: Redis lost its data; closing the socket (4410)", order_id)
                     self._refuse(order_id, CLOSE_DATA_LOST, DATA_LOST_REASON)
                     return
-                if event == OUTAGE:
+                if not isinstance(event, StoredEvent):  # OUTAGE
                     message = "live updates interrupted: Redis is unreachable; they resume when it is back"
                     self._send(dumps(error_frame(order_id, message)), "error", None)
                     continue
-                assert isinstance(event, StoredEvent)
                 if not await self._deliver(event):
                     return  # closed under us (too slow, or gone): on_close takes over
             if self.ws_connection is not None:
