@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from tornado_engine.storage.keys import Keys
+from tornado_engine.storage.replies import text
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,8 @@ class DataSetWatch:
         """One check; the loss it found, if any. Raises when Redis is unreachable."""
         async with self._lock:
             run_id = await self._run_id()
-            epoch, beat = await self._check(keys=[self.keys.epoch], args=[uuid.uuid4().hex])
-            beat = int(beat)
+            raw_epoch, raw_beat = await self._check(keys=[self.keys.epoch], args=[uuid.uuid4().hex])
+            epoch, beat = text(raw_epoch), int(raw_beat)
             old_epoch, old_beat, old_run_id = self.epoch, self.beat, self.run_id
             self.epoch, self.beat = epoch, beat
             if run_id is not None:

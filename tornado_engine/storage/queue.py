@@ -154,7 +154,7 @@ class OrderQueue:
         """
         removed = []
         for consumer in await self.redis.xinfo_consumers(self.name, self.keys.group):
-            name = consumer["name"]
+            name = text(consumer["name"])
             if name == keep or consumer["pending"] or consumer["idle"] < min_idle_ms:
                 continue
             if await self.leave(name):
