@@ -5,19 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 
 import tornado.httpserver
 import tornado.netutil
+from redis.exceptions import RedisError
 
 from tornado_engine.config import ConfigError, EngineConfig, load_config, resolve_config_dir
 from tornado_engine.engine import ROLES, Engine
 from tornado_engine.observability.logs import LIFECYCLE, configure_logging
+from tornado_engine.storage.connection import EmbeddedRedisError
 from tornado_engine.venues.host import PluginHost
 from tornado_engine.venues.reload import reload_venues
 from tornado_engine.venues.report import render_text, unavailable
@@ -130,11 +134,50 @@ def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
+    sockets: list[socket.socket] = []
+    if engine.serves_api:
+        # Bound before anything starts (the embedded Redis included): a busy port costs nothing.
+        try:
+            sockets = tornado.netutil.bind_sockets(port, args.host or None)
+        except OSError as exc:
+            print(f"error: {listen_failure(exc, args.host, port)}", file=sys.stderr)
+            return 1
     use_fast_event_loop()
     tune_garbage_collector()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(engine, args.host, port, args.config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_run(engine, sockets, args.host, args.config))
+    except StartFailed as exc:
+        print(f"error: could not start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sock in sockets:
+            sock.close()
     return 0
+
+
+def listen_failure(exc: OSError, host: str, port: int) -> str:
+    """One line saying why the engine cannot listen, and what to do about it."""
+    where = f"{host}:{port}" if host else f"port {port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{where} is already in use (another tornado-engine still running?); "
+            "stop it, or choose another port with --port or PORT"
+        )
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on {where} (ports below 1024 need privileges); use --port"
+    return f"cannot listen on {where}: {exc.strerror or exc}"
+
+
+def page_url(host: str, port: int) -> str:
+    """The address a browser on this machine opens: loopback when listening on every interface."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - compared with, not bound to
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+class StartFailed(Exception):
+    """The engine could not start (Redis unreachable, the embedded server failed); already cleaned up."""
 
 
 def tune_garbage_collector() -> None:
@@ -160,39 +203,51 @@ def use_fast_event_loop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def _run(engine: Engine, host: str, port: int, config_dir: str | None = None) -> None:
-    loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
+async def _run(
+    engine: Engine, sockets: list[socket.socket], host: str = "", config_dir: str | None = None
+) -> None:
+    """Start, serve until SIGINT or SIGTERM, stop; whatever happens, stop what was started."""
+    loop = asyncio.get_running_loop()
+    loop_name = type(loop).__module__.split(".")[0]
     # Before anything is logged: a SIGHUP sent once we say "listening" must reload, not kill.
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_venues, engine, config_dir)
-    await engine.start()
+    loop.add_signal_handler(signal.SIGHUP, reload_venues, engine, config_dir)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # also during start-up: stop once started
+        loop.add_signal_handler(sig, stop.set)
     server = None
     connections: Connections | None = None
-    if engine.serves_api:
-        connections = Connections(engine.desk.updates)
-        server = tornado.httpserver.HTTPServer(make_app(engine, connections), xheaders=True)
-        sockets = tornado.netutil.bind_sockets(port, host or None)
-        server.add_sockets(sockets)
-        bound = sockets[0].getsockname()[1]
-        lifecycle.info(
-            "listening on port %d (role %s, Redis %s, %s event loop)",
-            bound,
-            engine.role,
-            engine.redis_url,
-            loop_name,
-        )
-    else:
-        lifecycle.info("worker running (role worker, Redis %s, %s event loop)", engine.redis_url, loop_name)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    lifecycle.info("stopping: no new orders; in-flight orders get a grace period")
-    if server is not None:
-        server.stop()
-    if connections is not None:
-        connections.close_all(CLOSE_GOING_AWAY, "server shutting down; reconnect with lastSeq")
-    await engine.stop(engine.config.worker.shutdown_grace_seconds)
+    try:
+        try:
+            await engine.start()
+        except (OSError, TimeoutError, RedisError, EmbeddedRedisError) as exc:
+            reason = str(exc) if isinstance(exc, EmbeddedRedisError) else f"{type(exc).__name__}: {exc}"
+            raise StartFailed(reason) from None
+        if engine.serves_api:
+            connections = Connections(engine.desk.updates)
+            server = tornado.httpserver.HTTPServer(make_app(engine, connections), xheaders=True)
+            server.add_sockets(sockets)
+            bound = sockets[0].getsockname()[1]
+            lifecycle.info(
+                "listening on port %d: open %s (role %s, Redis %s, %s event loop)",
+                bound,
+                page_url(host, bound),
+                engine.role,
+                engine.redis_url,
+                loop_name,
+            )
+        else:
+            lifecycle.info(
+                "worker running (role worker, Redis %s, %s event loop)", engine.redis_url, loop_name
+            )
+        await stop.wait()
+        lifecycle.info("stopping: no new orders; in-flight orders get a grace period")
+        if server is not None:
+            server.stop()
+        if connections is not None:
+            connections.close_all(CLOSE_GOING_AWAY, "server shutting down; reconnect with lastSeq")
+    finally:
+        # On a normal stop, a failed start or a cancelled run alike: the embedded Redis goes too.
+        await engine.stop(engine.config.worker.shutdown_grace_seconds)
     lifecycle.info("stopped")
 
 
