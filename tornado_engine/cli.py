@@ -1,4 +1,4 @@
-"""The ``tornado-engine`` command: serve, check-config, venues."""
+"""The ``tornado-engine`` command: serve, check-config, venues, config."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import tornado.netutil
 from redis.exceptions import RedisError
 
 from tornado_engine.config import ConfigError, EngineConfig, load_config, resolve_config_dir
+from tornado_engine.config.effective import effective_settings, mask_secrets, render_effective
 from tornado_engine.engine import ROLES, Engine
 from tornado_engine.observability.logs import LIFECYCLE, configure_logging
 from tornado_engine.storage.connection import EmbeddedRedisError
@@ -59,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     venues = commands.add_parser("venues", help="list installed plugins and configured venues")
     venues.add_argument("config", nargs="?", help="config directory (default: ./config)")
     venues.add_argument("--json", action="store_true", help="print the report as JSON (as GET /api/venues)")
+    shown = commands.add_parser(
+        "config", help="print the effective configuration, each value with its origin (secrets masked)"
+    )
+    shown.add_argument("config", nargs="?", help="config directory (default: ./config)")
+    shown.add_argument("--json", action="store_true", help="print a JSON list of {key, value, origin}")
     return parser
 
 
@@ -73,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(config)
     if args.command == "venues":
         return _venues(config, args.json)
+    if args.command == "config":
+        return _show_config(config, args.config, args.json)
     return _serve(args, config)
 
 
@@ -98,6 +106,16 @@ class _BriefFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return super().format(logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None}))
+
+
+def _show_config(config: EngineConfig, config_dir: str | None, as_json: bool) -> int:
+    settings = list(effective_settings(config, config_dir))
+    if as_json:
+        shown = [{**vars(s), "value": mask_secrets(s.key, s.value)} for s in settings]
+        print(json.dumps(shown, indent=2))
+    else:
+        print(render_effective(iter(settings)))
+    return 0
 
 
 def _venues(config: EngineConfig, as_json: bool) -> int:

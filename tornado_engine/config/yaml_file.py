@@ -66,6 +66,12 @@ def _parse_error(path: Path, text: str, exc: yaml.YAMLError) -> ConfigError:
 
 def read_yaml_file(path: Path) -> ConfigSection:
     """The file's top-level mapping; a missing, unreadable or malformed file is a :class:`ConfigError`."""
+    data = substitute_env(read_yaml_as_written(path), str(path), ConfigError)
+    return ConfigSection(data, str(path))
+
+
+def read_yaml_as_written(path: Path) -> Any:
+    """The parsed file before ``${NAME}`` references are filled: mappings know their key lines."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -73,7 +79,7 @@ def read_yaml_file(path: Path) -> ConfigSection:
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot read: {exc.strerror}") from None
     try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except DuplicateKey as exc:
         raise ConfigError(
             str(path),
@@ -84,5 +90,3 @@ def read_yaml_file(path: Path) -> ConfigSection:
         ) from None
     except yaml.YAMLError as exc:
         raise _parse_error(path, text, exc) from None
-    data = substitute_env(data, str(path), ConfigError)
-    return ConfigSection(data, str(path))
