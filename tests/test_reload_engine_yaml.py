@@ -1,0 +1,75 @@
+"""SIGHUP and engine.yaml: a broken one is blamed by name, a changed one says what needs a restart,
+and a plugin installed since start-up asks for a restart instead of a wrong did-you-mean."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+from tornado_engine.venues.reload import reload_venues
+
+
+def test_a_broken_engine_yaml_fails_the_reload_naming_engine_yaml(engine, config_dir, caplog):
+    running = dict(engine.venues)
+    (config_dir / "engine.yaml").write_text("worker:\n  concurrency: [\n")
+    result = reload_venues(engine, config_dir)
+    assert not result.ok and "engine.yaml" in result.error and "not valid YAML" in result.error
+    assert "reload failed: engine.yaml is invalid; the running configuration stays" in caplog.text
+    assert "reload of venues.yaml failed" not in caplog.text
+    assert engine.venues == running
+
+
+def test_changed_engine_yaml_settings_are_logged_as_needing_a_restart(engine, config_dir, caplog):
+    written = yaml.safe_load((config_dir / "engine.yaml").read_text())
+    written["worker"]["concurrency"] = 7
+    written.setdefault("orders", {})["max_amount"] = 5
+    (config_dir / "engine.yaml").write_text(yaml.safe_dump(written))
+    result = reload_venues(engine, config_dir)
+    assert result.ok
+    assert result.restart_needed == ("orders.max_amount (1000000.0 -> 5)", "worker.concurrency (100 -> 7)")
+    assert (
+        "engine.yaml changed; a reload applies venues.yaml only: restart to apply "
+        "orders.max_amount (1000000.0 -> 5), worker.concurrency (100 -> 7)"
+    ) in caplog.text
+    assert engine.config.worker.concurrency == 100  # the running engine keeps what it started with
+
+
+def test_an_unchanged_engine_yaml_needs_no_restart(engine, config_dir, caplog):
+    assert reload_venues(engine, config_dir).restart_needed == ()
+    assert "restart to apply" not in caplog.text
+
+
+@pytest.fixture
+def plugin_installed_after_start(engine, tmp_path, monkeypatch) -> str:
+    """A distribution whose entry point appears on sys.path once the engine is running."""
+    site = tmp_path / "site"
+    info = site / "tornado_engine_orca-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tornado-engine-orca\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent(
+            """\
+            [tornado_engine]
+            orca = tornado_engine_orca
+            """
+        )
+    )
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+    return "orca"
+
+
+def test_a_plugin_installed_after_start_asks_for_a_restart(engine, config_dir, plugin_installed_after_start):
+    venues = yaml.safe_load((config_dir / "venues.yaml").read_text())
+    venues["venues"]["orca"] = {"plugin": "mock-orca"}
+    (config_dir / "venues.yaml").write_text(yaml.safe_dump(venues))
+    result = reload_venues(engine, config_dir)
+    assert not result.ok
+    assert "venues.orca.plugin: no loaded plugin provides 'mock-orca'" in result.error
+    assert (
+        "plugins installed after start-up (orca) are not loaded: restart to load newly installed plugins"
+        in (result.error)
+    )
+    assert "did you mean" not in result.error
