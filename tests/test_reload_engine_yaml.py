@@ -46,30 +46,30 @@ def test_an_unchanged_engine_yaml_needs_no_restart(engine, config_dir, caplog):
 def plugin_installed_after_start(engine, tmp_path, monkeypatch) -> str:
     """A distribution whose entry point appears on sys.path once the engine is running."""
     site = tmp_path / "site"
-    info = site / "tornado_engine_orca-0.1.dist-info"
+    info = site / "tornado_engine_lifinity-0.1.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tornado-engine-orca\nVersion: 0.1\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tornado-engine-lifinity\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(
         textwrap.dedent(
             """\
             [tornado_engine]
-            orca = tornado_engine_orca
+            lifinity = tornado_engine_lifinity
             """
         )
     )
     monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
-    return "orca"
+    return "lifinity"
 
 
 def test_a_plugin_installed_after_start_asks_for_a_restart(engine, config_dir, plugin_installed_after_start):
     venues = yaml.safe_load((config_dir / "venues.yaml").read_text())
-    venues["venues"]["orca"] = {"plugin": "mock-orca"}
+    venues["venues"]["lifinity"] = {"plugin": "mock-lifinity"}
     (config_dir / "venues.yaml").write_text(yaml.safe_dump(venues))
     result = reload_venues(engine, config_dir)
     assert not result.ok
-    assert "venues.orca.plugin: no loaded plugin provides 'mock-orca'" in result.error
+    assert "venues.lifinity.plugin: no loaded plugin provides 'mock-lifinity'" in result.error
     assert (
-        "plugins installed after start-up (orca) are not loaded: restart to load newly installed plugins"
+        "plugins installed after start-up (lifinity) are not loaded: restart to load newly installed plugins"
         in (result.error)
     )
     assert "did you mean" not in result.error
