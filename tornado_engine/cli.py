@@ -1,4 +1,4 @@
-"""The ``tornado-engine`` command: serve, check-config, venues, config."""
+"""The ``tornado-engine`` command: serve, check-config, venues, config, plugin new."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import tornado.httpserver
 import tornado.netutil
@@ -26,6 +27,7 @@ from tornado_engine.storage.connection import EmbeddedRedisError
 from tornado_engine.venues.host import PluginHost
 from tornado_engine.venues.reload import reload_venues
 from tornado_engine.venues.report import render_text, unavailable
+from tornado_engine.venues.scaffold import ScaffoldError, new_plugin
 from tornado_engine.web.app import make_app
 from tornado_engine.web.connections import Connections
 
@@ -65,11 +67,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     shown.add_argument("config", nargs="?", help="config directory (default: ./config)")
     shown.add_argument("--json", action="store_true", help="print a JSON list of {key, value, origin}")
+    plugin = commands.add_parser("plugin", help="venue plugin tools")
+    plugin_commands = plugin.add_subparsers(dest="plugin_command", required=True)
+    new = plugin_commands.add_parser(
+        "new", help="write a venue plugin package (tests included) into ./tornado-engine-NAME"
+    )
+    new.add_argument("name", help="the venue kind, e.g. my-dex (lower case, digits, hyphens)")
+    new.add_argument("--dir", default=".", help="where to create the package (default: .)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "plugin":
+        return _new_plugin(args.name, Path(args.dir))
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -106,6 +117,17 @@ class _BriefFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return super().format(logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None}))
+
+
+def _new_plugin(name: str, parent: Path) -> int:
+    try:
+        target = new_plugin(name, parent)
+    except ScaffoldError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}: a venue plugin for the kind {name!r}, with its tests")
+    print(f'next: cd {target} && pip install -e ".[test]" && python -m pytest')
+    return 0
 
 
 def _show_config(config: EngineConfig, config_dir: str | None, as_json: bool) -> int:
