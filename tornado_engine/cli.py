@@ -216,6 +216,16 @@ def page_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
+def start_failure(exc: BaseException, redis_url: str | None) -> str:
+    """Why the start failed, in one line (no traceback: the cause is outside the engine)."""
+    if isinstance(exc, EmbeddedRedisError):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        where = mask_secrets("redis.url", redis_url) if redis_url else "Redis"
+        return f"{where} did not answer in time: is it running, and is the URL right?"
+    return f"{type(exc).__name__}: {exc}"
+
+
 class StartFailed(Exception):
     """The engine could not start (Redis unreachable, the embedded server failed); already cleaned up."""
 
@@ -260,8 +270,7 @@ async def _run(
         try:
             await engine.start()
         except (OSError, TimeoutError, RedisError, EmbeddedRedisError) as exc:
-            reason = str(exc) if isinstance(exc, EmbeddedRedisError) else f"{type(exc).__name__}: {exc}"
-            raise StartFailed(reason) from None
+            raise StartFailed(start_failure(exc, engine.redis_url)) from None
         if engine.serves_api:
             connections = Connections(engine.desk.updates)
             server = tornado.httpserver.HTTPServer(make_app(engine, connections), xheaders=True)
