@@ -51,8 +51,7 @@ def mask_secrets(key: str, value: Any) -> Any:
 
 
 def _as_written(path: Path) -> Mapping[str, Any]:
-    data = read_yaml_as_written(path) if path.exists() else None
-    return data if isinstance(data, Mapping) else {}
+    return _mapping(read_yaml_as_written(path) if path.exists() else None)
 
 
 def _origin(mapping: Mapping[str, Any], key: str, file: str, environ: Mapping[str, str]) -> str | None:
@@ -75,7 +74,7 @@ def effective_settings(
     directory = resolve_config_dir(path)
     engine = _as_written(directory / ENGINE_FILE)
     for name, cls in {**ENGINE_SECTIONS, "plugins": PluginsConfig}.items():
-        written = engine.get(name) if isinstance(engine.get(name), Mapping) else {}
+        written = _mapping(engine.get(name))
         for setting in setting_fields(cls):
             key = f"{name}.{setting.name}"
             value = getattr(getattr(config, name), setting.name)
@@ -87,24 +86,31 @@ def effective_settings(
                     value = int(value)
             yield Effective(key, _plain(value), origin)
     venues = _as_written(directory / VENUES_FILE)
-    tokens = venues.get("tokens") if isinstance(venues.get("tokens"), Mapping) else {}
+    tokens = _mapping(venues.get("tokens"))
     for symbol in config.venues.reference_prices:
-        written = tokens.get(symbol) if isinstance(tokens.get(symbol), Mapping) else {}
-        values = {"reference_price": config.venues.reference_prices[symbol]}
-        values["decimals"] = config.venues.decimals.get(symbol)
+        written = _mapping(tokens.get(symbol))
+        values: dict[str, Any] = {
+            "reference_price": config.venues.reference_prices[symbol],
+            "decimals": config.venues.decimals.get(symbol),
+        }
         for setting in setting_fields(TokenConfig):
             origin = _origin(written, setting.name, VENUES_FILE, environ) or "default"
             yield Effective(f"tokens.{symbol}.{setting.name}", values[setting.name], origin)
-    entries = venues.get("venues") if isinstance(venues.get("venues"), Mapping) else {}
+    entries = _mapping(venues.get("venues"))
     for venue in config.venues.venues:
-        written = entries.get(venue.name) if isinstance(entries.get(venue.name), Mapping) else {}
+        written = _mapping(entries.get(venue.name))
         key = f"venues.{venue.name}"
         yield Effective(f"{key}.plugin", venue.plugin, _origin(written, "plugin", VENUES_FILE, environ) or "")
         for field, value in (("enabled", venue.enabled), ("tokens", list(venue.tokens))):
-            origin = _origin(written, field, VENUES_FILE, environ)
-            yield Effective(f"{key}.{field}", value, origin or "default")
+            origin = _origin(written, field, VENUES_FILE, environ) or "default"
+            yield Effective(f"{key}.{field}", value, origin)
         options = {k: v for k, v in venue.options.as_dict().items() if k not in VENUE_KEYS}
         yield from _written_values(key, options, written, environ)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A mapping as written, or an empty one for anything else (the loader already rejected those)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _written_values(
