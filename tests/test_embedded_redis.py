@@ -123,15 +123,18 @@ def busy_port() -> Iterator[int]:
 
 
 def test_a_busy_port_is_one_line_naming_it_and_starts_nothing(make_config, private_tmpdir, busy_port):
-    engine = EmbeddedEngine(make_config())
+    config = make_config()
+    engine = EmbeddedEngine(config)
     engine.command[engine.command.index("--port") + 1] = str(busy_port)
     with pytest.raises(AssertionError, match="exited"):
         engine.start()
     assert engine.wait() == 1
-    assert engine.lines == [
+    *start_up, error = engine.lines
+    assert error == (
         f"error: 127.0.0.1:{busy_port} is already in use (another tornado-engine still running?); "
         "stop it, or choose another port with --port or PORT"
-    ]
+    )
+    assert [line.split(" ", 2)[2] for line in start_up] == [f"tornado_engine.lifecycle: config from {config}"]
     assert wait_until_gone(private_tmpdir) == []
 
 
