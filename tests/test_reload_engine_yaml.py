@@ -3,6 +3,7 @@ and a plugin installed since start-up asks for a restart instead of a wrong did-
 
 from __future__ import annotations
 
+import logging
 import sys
 import textwrap
 
@@ -22,19 +23,43 @@ def test_a_broken_engine_yaml_fails_the_reload_naming_engine_yaml(engine, config
     assert engine.venues == running
 
 
-def test_changed_engine_yaml_settings_are_logged_as_needing_a_restart(engine, config_dir, caplog):
-    written = yaml.safe_load((config_dir / "engine.yaml").read_text())
-    written["worker"]["concurrency"] = 7
-    written.setdefault("orders", {})["max_amount"] = 5
+def rewrite_engine_yaml(config_dir, **sections: dict) -> None:
+    written = yaml.safe_load((config_dir / "engine.yaml").read_text()) or {}
+    for name, values in sections.items():
+        written.setdefault(name, {}).update(values)
     (config_dir / "engine.yaml").write_text(yaml.safe_dump(written))
+
+
+def test_changed_engine_yaml_settings_are_logged_as_needing_a_restart(engine, config_dir, caplog):
+    rewrite_engine_yaml(config_dir, worker={"concurrency": 7}, server={"max_body_bytes": 100})
     result = reload_venues(engine, config_dir)
     assert result.ok
-    assert result.restart_needed == ("orders.max_amount (1000000.0 -> 5)", "worker.concurrency (100 -> 7)")
+    assert result.restart_needed == ("server.max_body_bytes (65536 -> 100)", "worker.concurrency (100 -> 7)")
     assert (
-        "engine.yaml changed; a reload applies venues.yaml only: restart to apply "
-        "orders.max_amount (1000000.0 -> 5), worker.concurrency (100 -> 7)"
+        "engine.yaml changed; a reload applies only the order limits: restart to apply "
+        "server.max_body_bytes (65536 -> 100), worker.concurrency (100 -> 7)"
     ) in caplog.text
     assert engine.config.worker.concurrency == 100  # the running engine keeps what it started with
+
+
+def test_order_limits_in_engine_yaml_apply_on_reload(engine, config_dir, caplog):
+    caplog.set_level(logging.INFO)
+    limits = {"max_amount": 5, "max_slippage_bps": 80, "waiting_ttl_seconds": 9}
+    rewrite_engine_yaml(config_dir, orders=limits)
+    result = reload_venues(engine, config_dir)
+    assert result.applied == ("orders.max_amount (1000000.0 -> 5)", "orders.max_slippage_bps (5000 -> 80)")
+    assert result.restart_needed == ("orders.waiting_ttl_seconds (60.0 -> 9)",)
+    assert (engine.rules.max_amount, engine.rules.max_slippage_bps) == (5, 80)
+    assert engine.config.orders.waiting_ttl_seconds == 60.0
+    assert "engine.yaml reloaded: applied orders.max_amount (1000000.0 -> 5)" in caplog.text
+
+
+@pytest.mark.gen_test
+async def test_a_reloaded_order_limit_is_what_the_next_post_is_checked_against(client, engine, config_dir):
+    rewrite_engine_yaml(config_dir, orders={"max_amount": 5})
+    reload_venues(engine, config_dir)
+    status, body = await client.post_order({"fromToken": "SOL", "toToken": "USDC", "amount": 10})
+    assert (status, body) == (400, {"error": "amount must be at most 5", "field": "amount"})
 
 
 def test_an_unchanged_engine_yaml_needs_no_restart(engine, config_dir, caplog):

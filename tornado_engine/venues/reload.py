@@ -7,10 +7,11 @@ change keep their adapter object (and whatever state it holds), and an order
 already routed keeps the venue object it chose: the executor looks venues up
 through ``engine.venues`` at each stage, so replacing that dict, and the
 order rules derived from it (:meth:`Engine.switch_venues`), is the whole
-switch. ``engine.yaml`` is read at start-up only: a reload validates it too
-(a broken one fails the reload, naming engine.yaml), and logs which of its
-settings changed and need a restart. Plugins are loaded at start-up only: a
-venue whose plugin was installed since asks for a restart.
+switch. From ``engine.yaml`` a reload applies the order limits
+(:mod:`tornado_engine.config.changes`), fails naming engine.yaml when it is
+broken, and logs every other setting that changed as needing a restart.
+Plugins are loaded at start-up only: a venue whose plugin was installed since
+asks for a restart.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tornado_engine.config import (
     VenuesConfig,
     load_config,
 )
-from tornado_engine.config.changes import changed_engine_settings
+from tornado_engine.config.changes import engine_changes
 from tornado_engine.engine import Engine
 from tornado_engine.venues.hookspecs import PROJECT_NAME
 
@@ -46,6 +47,7 @@ class ReloadResult:
     changed: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
     error: str | None = None
+    applied: tuple[str, ...] = ()  # engine.yaml settings switched at run time (order limits)
     restart_needed: tuple[str, ...] = ()  # engine.yaml settings that changed; they apply after a restart
 
 
@@ -90,7 +92,8 @@ def reload_venues(engine: Engine, config_dir: str | os.PathLike | None) -> Reloa
         missing_plugin = _missing_plugin_error(engine, fresh)
         if missing_plugin is not None:
             raise missing_plugin
-        config = old.replace(venues=fresh.venues)
+        changes = engine_changes(old, fresh)
+        config = changes.config.replace(venues=fresh.venues)
         same_shared = _shared(old.venues) == _shared(fresh.venues)
         before = {v.name: v for v in old.venues.venues}
         keep = {
@@ -110,14 +113,14 @@ def reload_venues(engine: Engine, config_dir: str | os.PathLike | None) -> Reloa
         return ReloadResult(False, error=str(exc))
     previous = dict(engine.venues)
     engine.switch_venues(config, venues)
-    restart_needed = tuple(changed_engine_settings(old, fresh))
     result = ReloadResult(
         True,
         added=tuple(n for n in venues if n not in previous),
         removed=tuple(n for n in previous if n not in venues),
         changed=tuple(n for n in venues if n in previous and venues[n] is not previous[n]),
         kept=tuple(n for n in venues if n in previous and venues[n] is previous[n]),
-        restart_needed=restart_needed,
+        applied=changes.applied,
+        restart_needed=changes.restart_needed,
     )
     log.info(
         "venues.yaml reloaded: added %s; removed %s; changed %s; unchanged %s",
@@ -126,9 +129,11 @@ def reload_venues(engine: Engine, config_dir: str | os.PathLike | None) -> Reloa
             for names in (result.added, result.removed, result.changed, result.kept)
         ),
     )
-    if restart_needed:
+    if changes.applied:
+        log.info("engine.yaml reloaded: applied %s", ", ".join(changes.applied))
+    if changes.restart_needed:
         log.warning(
-            "engine.yaml changed; a reload applies venues.yaml only: restart to apply %s",
-            ", ".join(restart_needed),
+            "engine.yaml changed; a reload applies only the order limits: restart to apply %s",
+            ", ".join(changes.restart_needed),
         )
     return result
