@@ -136,6 +136,7 @@ def _show_config(config: EngineConfig, config_dir: str | None, as_json: bool) ->
         shown = [{**vars(s), "value": mask_secrets(s.key, s.value)} for s in settings]
         print(json.dumps(shown, indent=2))
     else:
+        print(f"# from {resolve_config_dir(config_dir)}/ (engine.yaml, venues.yaml) and the environment")
         print(render_effective(iter(settings)))
     return 0
 
