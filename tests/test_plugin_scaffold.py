@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,8 +29,10 @@ def test_plugin_new_writes_a_package_whose_tests_pass_unchanged(tmp_path):
         "tests/test_venue.py",
         "tornado_engine_my_dex.py",
     ]
+    # The `pytest` script, not `python -m pytest`: that one would put the directory on sys.path itself.
+    pytest_script = shutil.which("pytest", path=str(Path(sys.executable).parent)) or "pytest"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [pytest_script, "-q", "-p", "no:cacheprovider"],
         cwd=package,
         capture_output=True,
         text=True,
