@@ -15,6 +15,14 @@ setup(
     description="Order execution engine for crypto swaps: Tornado, Redis, pluggy venues",
     long_description=Path("README.rst").read_text(encoding="utf-8"),
     long_description_content_type="text/x-rst",
+    license="MIT",
+    license_files=["LICENSE"],
+    classifiers=[
+        "License :: OSI Approved :: MIT License",
+        "Programming Language :: Python :: 3",
+        "Framework :: Tornado",
+        "Operating System :: POSIX :: Linux",
+    ],
     python_requires=">=3.10",
     packages=find_packages(include=["tornado_engine", "tornado_engine.*"]),
     # Every file under tornado_engine/ ships (MANIFEST.in grafts it into the sdist, the wheel

@@ -5,7 +5,8 @@ session's Redis, because the browser is a separate process too and must reach
 it over real sockets. Debian's ``chromium`` is driven by Playwright; Playwright
 never downloads a browser of its own here.
 
-``python tests/test_browser.py`` remakes docs/screenshot.png from the same set-up.
+``python tests/test_browser.py`` takes a screenshot of the page from the same set-up, into a
+temporary directory; ``--update-docs`` replaces docs/screenshot.png with it.
 """
 
 from __future__ import annotations
@@ -555,5 +556,16 @@ def make_screenshot(path: Path, phone_path: Path | None = None) -> None:
 
 
 if __name__ == "__main__":
-    # python tests/test_browser.py [PHONE_PNG]: docs/screenshot.png, and a phone-sized view if asked.
-    make_screenshot(REPO / "docs" / "screenshot.png", Path(sys.argv[1]) if len(sys.argv) > 1 else None)
+    # python tests/test_browser.py [--update-docs] [PHONE_PNG]: a screenshot in a temporary directory
+    # (tests never rewrite tracked files); --update-docs replaces docs/screenshot.png on purpose.
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="Screenshot the live page.")
+    parser.add_argument("phone", nargs="?", type=Path, help="also write a phone-sized view here")
+    parser.add_argument("--update-docs", action="store_true", help="write docs/screenshot.png")
+    args = parser.parse_args()
+    out = (
+        REPO / "docs" / "screenshot.png" if args.update_docs else Path(tempfile.mkdtemp()) / "screenshot.png"
+    )
+    make_screenshot(out, args.phone)

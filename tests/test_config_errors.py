@@ -11,6 +11,7 @@ import pytest
 
 from tornado_engine.config import ConfigError, load_config
 from tornado_engine.engine import Engine
+from tornado_engine.venues.host import plugin_manager, venue_kinds
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config"
 
@@ -85,17 +86,20 @@ def test_unknown_key_with_no_close_match_lists_the_known_keys(write):
 
 def test_misspelt_plugin_name_gets_did_you_mean_and_the_installed_plugins(write):
     directory = write(venues=VENUES.replace("plugin: mock-raydium", "plugin: mock-raydum"))
+    # Every installed kind is listed: the bundled ones, and any other plugin installed here (mock-orca).
+    installed = ", ".join(sorted(venue_kinds(plugin_manager())))
+    assert {"mock-meteora", "mock-raydium"} <= set(installed.split(", "))
     assert str(config_error(directory)) == (
         f"{directory / 'venues.yaml'}, line 6: venues.raydium.plugin: no installed plugin provides "
-        "'mock-raydum'; did you mean 'mock-raydium'? (installed: mock-meteora, mock-raydium)"
+        f"'mock-raydum'; did you mean 'mock-raydium'? (installed: {installed})"
     )
 
 
 def test_unknown_plugin_on_a_disabled_venue_is_only_a_warning(write, caplog):
-    venues = VENUES + "  orca:\n    plugin: mock-orca\n    enabled: false\n"
+    venues = VENUES + "  nowhere:\n    plugin: mock-nowhere\n    enabled: false\n"
     engine = Engine(load_config(write(venues=venues)))
     assert sorted(engine.venues) == ["meteora", "raydium"]
-    assert "no installed plugin provides 'mock-orca'" in caplog.text
+    assert "no installed plugin provides 'mock-nowhere'" in caplog.text
 
 
 def test_misspelt_venue_option_gets_did_you_mean(write):

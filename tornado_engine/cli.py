@@ -1,26 +1,33 @@
-"""The ``tornado-engine`` command: serve, check-config, venues."""
+"""The ``tornado-engine`` command: serve, check-config, venues, config, plugin new."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import json
 import logging
 import os
 import signal
+import socket
 import sys
+from pathlib import Path
 
 import tornado.httpserver
 import tornado.netutil
+from redis.exceptions import RedisError
 
 from tornado_engine.config import ConfigError, EngineConfig, load_config, resolve_config_dir
+from tornado_engine.config.effective import effective_settings, mask_secrets, render_effective
 from tornado_engine.engine import ROLES, Engine
 from tornado_engine.observability.logs import LIFECYCLE, configure_logging
+from tornado_engine.storage.connection import EmbeddedRedisError
 from tornado_engine.venues.host import PluginHost
 from tornado_engine.venues.reload import reload_venues
 from tornado_engine.venues.report import render_text, unavailable
+from tornado_engine.venues.scaffold import ScaffoldError, new_plugin
 from tornado_engine.web.app import make_app
 from tornado_engine.web.connections import Connections
 
@@ -55,11 +62,25 @@ def _parser() -> argparse.ArgumentParser:
     venues = commands.add_parser("venues", help="list installed plugins and configured venues")
     venues.add_argument("config", nargs="?", help="config directory (default: ./config)")
     venues.add_argument("--json", action="store_true", help="print the report as JSON (as GET /api/venues)")
+    shown = commands.add_parser(
+        "config", help="print the effective configuration, each value with its origin (secrets masked)"
+    )
+    shown.add_argument("config", nargs="?", help="config directory (default: ./config)")
+    shown.add_argument("--json", action="store_true", help="print a JSON list of {key, value, origin}")
+    plugin = commands.add_parser("plugin", help="venue plugin tools")
+    plugin_commands = plugin.add_subparsers(dest="plugin_command", required=True)
+    new = plugin_commands.add_parser(
+        "new", help="write a venue plugin package (tests included) into ./tornado-engine-NAME"
+    )
+    new.add_argument("name", help="the venue kind, e.g. my-dex (lower case, digits, hyphens)")
+    new.add_argument("--dir", default=".", help="where to create the package (default: .)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "plugin":
+        return _new_plugin(args.name, Path(args.dir))
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -69,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(config)
     if args.command == "venues":
         return _venues(config, args.json)
+    if args.command == "config":
+        return _show_config(config, args.config, args.json)
     return _serve(args, config)
 
 
@@ -94,6 +117,28 @@ class _BriefFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return super().format(logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None}))
+
+
+def _new_plugin(name: str, parent: Path) -> int:
+    try:
+        target = new_plugin(name, parent)
+    except ScaffoldError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}: a venue plugin for the kind {name!r}, with its tests")
+    print(f'next: cd {target} && pip install -e ".[test]" && python -m pytest')
+    return 0
+
+
+def _show_config(config: EngineConfig, config_dir: str | None, as_json: bool) -> int:
+    settings = list(effective_settings(config, config_dir))
+    if as_json:
+        shown = [{**vars(s), "value": mask_secrets(s.key, s.value)} for s in settings]
+        print(json.dumps(shown, indent=2))
+    else:
+        print(f"# from {resolve_config_dir(config_dir)}/ (engine.yaml, venues.yaml) and the environment")
+        print(render_effective(iter(settings)))
+    return 0
 
 
 def _venues(config: EngineConfig, as_json: bool) -> int:
@@ -130,11 +175,60 @@ def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
+    sockets: list[socket.socket] = []
+    if engine.serves_api:
+        # Bound before anything starts (the embedded Redis included): a busy port costs nothing.
+        try:
+            sockets = tornado.netutil.bind_sockets(port, args.host or None)
+        except OSError as exc:
+            print(f"error: {listen_failure(exc, args.host, port)}", file=sys.stderr)
+            return 1
     use_fast_event_loop()
     tune_garbage_collector()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(engine, args.host, port, args.config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_run(engine, sockets, args.host, args.config))
+    except StartFailed as exc:
+        print(f"error: could not start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sock in sockets:
+            sock.close()
     return 0
+
+
+def listen_failure(exc: OSError, host: str, port: int) -> str:
+    """One line saying why the engine cannot listen, and what to do about it."""
+    where = f"{host}:{port}" if host else f"port {port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{where} is already in use (another tornado-engine still running?); "
+            "stop it, or choose another port with --port or PORT"
+        )
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on {where} (ports below 1024 need privileges); use --port"
+    return f"cannot listen on {where}: {exc.strerror or exc}"
+
+
+def page_url(host: str, port: int) -> str:
+    """The address a browser on this machine opens: loopback when listening on every interface."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - compared with, not bound to
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def start_failure(exc: BaseException, redis_url: str | None) -> str:
+    """Why the start failed, in one line (no traceback: the cause is outside the engine)."""
+    if isinstance(exc, EmbeddedRedisError):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        where = mask_secrets("redis.url", redis_url) if redis_url else "Redis"
+        return f"{where} did not answer in time: is it running, and is the URL right?"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class StartFailed(Exception):
+    """The engine could not start (Redis unreachable, the embedded server failed); already cleaned up."""
 
 
 def tune_garbage_collector() -> None:
@@ -160,39 +254,50 @@ def use_fast_event_loop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def _run(engine: Engine, host: str, port: int, config_dir: str | None = None) -> None:
-    loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
+async def _run(
+    engine: Engine, sockets: list[socket.socket], host: str = "", config_dir: str | None = None
+) -> None:
+    """Start, serve until SIGINT or SIGTERM, stop; whatever happens, stop what was started."""
+    loop = asyncio.get_running_loop()
+    loop_name = type(loop).__module__.split(".")[0]
     # Before anything is logged: a SIGHUP sent once we say "listening" must reload, not kill.
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_venues, engine, config_dir)
-    await engine.start()
+    loop.add_signal_handler(signal.SIGHUP, reload_venues, engine, config_dir)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # also during start-up: stop once started
+        loop.add_signal_handler(sig, stop.set)
     server = None
     connections: Connections | None = None
-    if engine.serves_api:
-        connections = Connections(engine.desk.updates)
-        server = tornado.httpserver.HTTPServer(make_app(engine, connections), xheaders=True)
-        sockets = tornado.netutil.bind_sockets(port, host or None)
-        server.add_sockets(sockets)
-        bound = sockets[0].getsockname()[1]
-        lifecycle.info(
-            "listening on port %d (role %s, Redis %s, %s event loop)",
-            bound,
-            engine.role,
-            engine.redis_url,
-            loop_name,
-        )
-    else:
-        lifecycle.info("worker running (role worker, Redis %s, %s event loop)", engine.redis_url, loop_name)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    lifecycle.info("stopping: no new orders; in-flight orders get a grace period")
-    if server is not None:
-        server.stop()
-    if connections is not None:
-        connections.close_all(CLOSE_GOING_AWAY, "server shutting down; reconnect with lastSeq")
-    await engine.stop(engine.config.worker.shutdown_grace_seconds)
+    try:
+        try:
+            await engine.start()
+        except (OSError, TimeoutError, RedisError, EmbeddedRedisError) as exc:
+            raise StartFailed(start_failure(exc, engine.redis_url)) from None
+        if engine.serves_api:
+            connections = Connections(engine.desk.updates)
+            server = tornado.httpserver.HTTPServer(make_app(engine, connections), xheaders=True)
+            server.add_sockets(sockets)
+            bound = sockets[0].getsockname()[1]
+            lifecycle.info(
+                "listening on port %d: open %s (role %s, Redis %s, %s event loop)",
+                bound,
+                page_url(host, bound),
+                engine.role,
+                engine.redis_url,
+                loop_name,
+            )
+        else:
+            lifecycle.info(
+                "worker running (role worker, Redis %s, %s event loop)", engine.redis_url, loop_name
+            )
+        await stop.wait()
+        lifecycle.info("stopping: no new orders; in-flight orders get a grace period")
+        if server is not None:
+            server.stop()
+        if connections is not None:
+            connections.close_all(CLOSE_GOING_AWAY, "server shutting down; reconnect with lastSeq")
+    finally:
+        # On a normal stop, a failed start or a cancelled run alike: the embedded Redis goes too.
+        await engine.stop(engine.config.worker.shutdown_grace_seconds)
     lifecycle.info("stopped")
 
 

@@ -24,6 +24,13 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 ErrorFactory = Callable[[str, str, str, "int | None"], Exception]
 
 
+def references(value: Any) -> list[str]:
+    """The variable names a value refers to (``$${...}`` escapes are not references)."""
+    if not isinstance(value, str):
+        return []
+    return [m.group(2).partition(":-")[0] for m in _REFERENCE.finditer(value) if not m.group(1)]
+
+
 def substitute(
     data: Any,
     file: str,

@@ -76,6 +76,12 @@ def parse_venues(root: ConfigSection, file: str) -> VenuesConfig:
         entry = venues_section.section(name)
         plugin = entry.get_str("plugin")
         enabled = entry.get_bool("enabled", True)
+        if "tokens" in entry.names() and not entry.raw("tokens", None):
+            raise entry.error(
+                "tokens",
+                "is empty: list the venue's tokens, e.g. [SOL, USDC], "
+                "or remove the key to trade every token under tokens",
+            )
         venue_tokens = entry.get_str_list("tokens", sorted(prices))
         for symbol in venue_tokens:
             if symbol not in prices:

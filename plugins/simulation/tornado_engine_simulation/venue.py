@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from tornado_engine import (
@@ -79,7 +80,7 @@ class SimulationOptions:
                 "slippage_variance", defaults.slippage_variance, minimum=0, maximum=0.5
             ),
             confirm_latency_ms=options.get_range("confirm_latency_ms", defaults.confirm_latency_ms),
-            ledger_path=options.get_str("ledger_path", None),
+            ledger_path=_ledger_path(options),
             timeout_rate=rate("timeout_rate"),
             final_failure_rate=rate("final_failure_rate"),
             drift_bps=options.get_number("drift_bps", defaults.drift_bps, minimum=0, maximum=10_000),
@@ -87,6 +88,24 @@ class SimulationOptions:
                 "quote_ttl_ms", defaults.quote_ttl_ms, minimum=0, exclusive_minimum=True
             ),
         )
+
+
+def _ledger_path(options: ConfigSection) -> str | None:
+    """``ledger_path``, checked now: a file the venue cannot create would fail every swap later."""
+    path = options.get_str("ledger_path", None)
+    if path is None:
+        return None
+    directory = Path(path).parent
+    if Path(path).is_dir():
+        raise options.error("ledger_path", f"{path} is a directory; name a file in it ({path}/swaps.jsonl)")
+    if not directory.is_dir():
+        raise options.error(
+            "ledger_path",
+            f"directory {directory} does not exist; create it, or choose a file in an existing one",
+        )
+    if not os.access(directory, os.W_OK):
+        raise options.error("ledger_path", f"directory {directory} is not writable by this user")
+    return path
 
 
 class SimulatedVenue(Venue, PoolAdmin):
