@@ -53,6 +53,8 @@ setup(
             "openapi-schema-validator>=0.6",
             # tests/test_docs.py checks docs/plugins.rst is valid reStructuredText.
             "docutils>=0.18",
+            # tests/test_docs_build.py builds docs/ with Sphinx, warnings as errors.
+            "sphinx>=7",
             # tests/test_packaging.py builds the sdists and wheels a user installs.
             "build>=1.0",
             # tests/test_types.py: mypy on the package ([tool.mypy] in pyproject.toml).
