@@ -12,10 +12,10 @@ import os
 import signal
 import sys
 
-import tornado.httpserver
 import tornado.netutil
 
 from tornado_engine.config import ConfigError, EngineConfig, load_config, resolve_config_dir
+from tornado_engine.config.env import secret_values
 from tornado_engine.engine import ROLES, Engine
 from tornado_engine.observability.logs import LIFECYCLE, configure_logging
 from tornado_engine.venues.host import PluginHost
@@ -23,6 +23,7 @@ from tornado_engine.venues.reload import reload_venues
 from tornado_engine.venues.report import render_text, unavailable
 from tornado_engine.web.app import make_app
 from tornado_engine.web.connections import Connections
+from tornado_engine.web.server import make_server
 
 log = logging.getLogger("tornado_engine")
 lifecycle = logging.getLogger(LIFECYCLE)
@@ -114,7 +115,8 @@ def _venues(config: EngineConfig, as_json: bool) -> int:
 
 
 def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
-    configure_logging(args.log_level or config.logging.level, config.logging.format)
+    # URL passwords and secret variables' values are written *** (the Redis URL is in the start-up line).
+    configure_logging(args.log_level or config.logging.level, config.logging.format, secret_values())
     lifecycle.info("config from %s", resolve_config_dir(args.config))
     port = args.port if args.port is not None else int(os.environ.get("PORT") or config.server.port)
     redis_url = args.redis_url or os.environ.get("REDIS_URL") or config.redis.url
@@ -169,7 +171,7 @@ async def _run(engine: Engine, host: str, port: int, config_dir: str | None = No
     connections: Connections | None = None
     if engine.serves_api:
         connections = Connections(engine.desk.updates)
-        server = tornado.httpserver.HTTPServer(make_app(engine, connections), xheaders=True)
+        server = make_server(make_app(engine, connections), engine.config.server)
         sockets = tornado.netutil.bind_sockets(port, host or None)
         server.add_sockets(sockets)
         bound = sockets[0].getsockname()[1]

@@ -6,12 +6,18 @@ Off unless ``orders.admin_api: true``: it changes the simulated market, which
 is what demos and tests of sniper orders need, and nothing a trader should
 reach. Pools live in the process that serves the request, so use it with
 ``--role all`` (or send it to every process).
+
+It changes state, so a browser must not be tricked into calling it: a POST
+must be ``application/json`` (a form or a ``text/plain`` fetch from another
+site cannot send that without a CORS preflight, which we never grant) and
+may not come from another origin (``Origin`` or ``Sec-Fetch-Site`` say so).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from tornado_engine.config import ConfigError, ConfigSection
 from tornado_engine.venues.api import PoolAdmin
@@ -39,9 +45,13 @@ class PoolsHandler(JsonHandler):
         self.write_json({"pools": pools})
 
     def post(self) -> None:
+        refuse_cross_site(self.request.headers, self.request.host)
+        content_type = self.request.headers.get("Content-Type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            raise ApiError(415, "Content-Type must be application/json")
         try:
             body = json.loads(self.request.body or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiError(400, "the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise ApiError(400, 'send a JSON object: {"venue": ..., "pair": "BASE/QUOTE", ...pool keys}')
@@ -67,4 +77,28 @@ class PoolsHandler(JsonHandler):
             venue.add_pool((a, b), ConfigSection(body, "request", f"pools.{a}/{b}"))
         except ConfigError as exc:
             raise ApiError(400, f"{exc.key}: {exc.message}", exc.key.rsplit(".", 1)[-1]) from None
+        except (ValueError, ArithmeticError) as exc:
+            # Numbers the plugin's checks let through but its arithmetic cannot use (1e300 overflows
+            # into infinity, a tiny price underflows to 0): the values are at fault, not the server.
+            raise ApiError(400, f"venue {name} cannot open {a}/{b} with these values: {exc}") from None
         self.write_json({"venue": name, "pair": f"{a}/{b}", "pools": venue.describe_pools()})
+
+
+def refuse_cross_site(headers: Any, host: str) -> None:
+    """ApiError 403 when the browser says this request comes from another site.
+
+    ``Sec-Fetch-Site`` (every current browser sends it) is trusted first; else
+    an ``Origin`` whose host is not ours. Tools like curl send neither, and pass.
+    """
+    site = headers.get("Sec-Fetch-Site", "").strip().lower()
+    if site in ("cross-site", "same-site"):
+        raise ApiError(403, f"the admin API refuses requests from other sites (Sec-Fetch-Site: {site})")
+    origin = headers.get("Origin")
+    if origin is None or site == "same-origin":
+        return
+    try:
+        origin_host = urlsplit(origin.strip()).netloc.lower()
+    except ValueError:
+        origin_host = ""
+    if origin_host != host.lower():
+        raise ApiError(403, f"the admin API refuses requests from other origins (Origin: {origin!r})")

@@ -16,6 +16,7 @@ import asyncio
 import logging
 
 import tornado.iostream
+import tornado.web
 import tornado.websocket
 from redis.exceptions import RedisError
 
@@ -24,7 +25,9 @@ from tornado_engine.desk import OrderDesk, OrderWatch
 from tornado_engine.orders.frames import dumps, error_frame
 from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.storage.store import StoredEvent
+from tornado_engine.web.base import JsonErrors
 from tornado_engine.web.connections import Connections
+from tornado_engine.web.handshake import refuse_bad_handshake
 
 log = logging.getLogger("tornado_engine.web.socket")
 
@@ -35,7 +38,7 @@ CLOSE_NORMAL = 1000
 CLOSE_TOO_SLOW = 1008
 
 
-class OrderSocketHandler(tornado.websocket.WebSocketHandler):
+class OrderSocketHandler(JsonErrors, tornado.websocket.WebSocketHandler):
     def initialize(self, server: ServerConfig, desk: OrderDesk, connections: Connections) -> None:
         self.server = server
         self.desk = desk
@@ -51,19 +54,29 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
         allowed = self.server.allowed_origins
         if "*" in allowed or origin in allowed:
             return True
-        return super().check_origin(origin)
+        try:
+            return super().check_origin(origin)
+        except ValueError:  # not a URL at all (e.g. "http://[::1"): not our origin
+            return False
+
+    def prepare(self) -> None:
+        refuse_bad_handshake(self.request.headers, self.check_origin)
 
     async def open(self) -> None:
         # Frames are small and each one matters now: without this, Nagle's algorithm
         # holds a frame back until the client acknowledges the previous one (40 ms
         # with delayed ACKs), which was the whole p99 of delivery lag under load.
         self.set_nodelay(True)
-        order_id = (self.get_query_argument("orderId", "") or "").strip()
+        try:
+            order_id = (self.get_query_argument("orderId", "") or "").strip()
+            raw_last = self.get_query_argument("lastSeq", "0") or "0"
+        except tornado.web.HTTPError:  # percent-escapes that are not UTF-8
+            self._refuse(None, CLOSE_BAD_REQUEST, "orderId and lastSeq must be UTF-8 text")
+            return
         if not order_id:
             self._refuse(None, CLOSE_BAD_REQUEST, "orderId query parameter is required")
             return
         self.order_id = order_id
-        raw_last = self.get_query_argument("lastSeq", "0") or "0"
         if not (raw_last.isascii() and raw_last.isdigit()) or len(raw_last) > 9:
             self._refuse(order_id, CLOSE_BAD_REQUEST, "lastSeq must be a whole number >= 0")
             return
