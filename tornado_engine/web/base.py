@@ -65,9 +65,8 @@ def error_body(
         return body
     if status_code == 404:
         return {"error": f"no such endpoint: {request.method} {request.path}"}
-    if status_code == 405:
-        allowed = ", ".join(allowed_methods(handler))
-        return {"error": f"{request.method} is not allowed on {request.path}; allowed: {allowed}"}
+    if status_code == 405:  # the methods that are allowed are in the Allow header
+        return {"error": f"{request.method} is not allowed on {request.path}"}
     if status_code == 400 and isinstance(exc, tornado.web.HTTPError) and exc.log_message:
         # Tornado decodes the path and query arguments as UTF-8; its message repeats the raw bytes.
         undecodable = _INVALID_UNICODE.match(exc.log_message)
