@@ -73,6 +73,8 @@ def error_body(
         if undecodable:
             where = "the URL path" if undecodable.group(1) == "url" else undecodable.group(1)
             return {"error": f"{where} is not valid UTF-8 (percent-escapes must encode UTF-8)"}
+        # Tornado's own refusals of the request (a form body it cannot parse...) say what is wrong.
+        return {"error": f"bad request: {exc.log_message % exc.args if exc.args else exc.log_message}"}
     if status_code < 500:
         return {"error": tornado.httputil.responses.get(status_code, "bad request")}
     return {"error": "internal error; the server log has the details"}

@@ -11,14 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import tornado.httputil
+import tornado.web
 
 from tornado_engine.web.base import ApiError
 
 SUPPORTED_VERSIONS = ("7", "8", "13")  # what Tornado's WebSocket implementation speaks
 
 
-def refuse_bad_handshake(headers: tornado.httputil.HTTPHeaders, check_origin: Callable[[str], bool]) -> None:
-    """Raise ApiError (400, 403 or 426) for a request that cannot become a WebSocket."""
+def refuse_bad_handshake(
+    request: tornado.httputil.HTTPServerRequest, check_origin: Callable[[str], bool]
+) -> None:
+    """Raise ApiError (400, 403 or 426) for a request that cannot become a WebSocket (405 if not a GET)."""
+    if request.method != "GET":
+        raise tornado.web.HTTPError(405)
+    headers = request.headers
     if headers.get("Upgrade", "").strip().lower() != "websocket":
         raise ApiError(400, "/ws speaks WebSocket only: connect with a WebSocket client (Upgrade: websocket)")
     if "upgrade" not in {token.strip().lower() for token in headers.get("Connection", "").split(",")}:

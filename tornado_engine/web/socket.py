@@ -60,7 +60,7 @@ class OrderSocketHandler(JsonErrors, tornado.websocket.WebSocketHandler):
             return False
 
     def prepare(self) -> None:
-        refuse_bad_handshake(self.request.headers, self.check_origin)
+        refuse_bad_handshake(self.request, self.check_origin)
 
     async def open(self) -> None:
         # Frames are small and each one matters now: without this, Nagle's algorithm
