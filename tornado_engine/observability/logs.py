@@ -32,7 +32,8 @@ TRACEBACK_INDENT = "    "
 _ORDER_ID = re.compile(r"orderId=([^\s,;&)]+)")
 # scheme://user:PASSWORD@ (userinfo cannot hold "/"; the last "@" before the host ends it)
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:@/\s]*:)[^/\s]*@")
-_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pass|secret|token)=)[^&#\s]+", re.IGNORECASE)
+# ?password=... up to the next parameter, space, or ", " (as in "Redis <url>, asyncio event loop")
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pass|secret|token)=)(?:(?!, )[^&#\s])+", re.IGNORECASE)
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
