@@ -127,3 +127,9 @@ class JsonHandler(JsonErrors):
 class NotFoundHandler(JsonHandler):
     def prepare(self) -> None:
         raise tornado.web.HTTPError(404)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Tornado answers a method it does not know with 405 before prepare() runs; here there is no
+        # endpoint to allow anything on, so it is a 404 like any other method.
+        self.set_status(404)
+        super().write_error(404, **kwargs)
