@@ -401,3 +401,15 @@ async def test_the_admin_api_serves_its_own_page_and_tools(http_server, base_url
         headers = {"Origin": f"http://localhost:{http_port}"}
     response = await fetch(base_url, "/api/admin/pools", "POST", POOL, **JSON, **headers)
     assert response.code == 200, response.body
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "own"}, {"Origin": "own", "Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"}, {}],
+)
+@pytest.mark.gen_test(timeout=20)
+async def test_the_engines_own_pages_and_non_browsers_open_sockets(http_server, client, http_port, headers):
+    headers = {k: (f"http://localhost:{http_port}" if v == "own" else v) for k, v in headers.items()}
+    conn = await websocket_connect(HTTPRequest(f"{client.ws_url}/ws?orderId=nope", headers=headers))
+    assert json.loads(await conn.read_message())["status"] == "error"  # upgraded: the unknown order's frame
+    conn.close()

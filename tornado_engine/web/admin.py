@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 from tornado_engine.config import ConfigError, ConfigSection
 from tornado_engine.venues.api import PoolAdmin
 from tornado_engine.web.base import ApiError, JsonHandler
+from tornado_engine.web.origins import cross_site_refusal
 
 
 def parse_pair(text: str) -> tuple[str, str]:
@@ -45,7 +45,9 @@ class PoolsHandler(JsonHandler):
         self.write_json({"pools": pools})
 
     def post(self) -> None:
-        refuse_cross_site(self.request.headers, self.request.host)
+        refusal = cross_site_refusal(self.request.headers)
+        if refusal is not None:
+            raise ApiError(403, f"the admin API refuses requests from other sites ({refusal})")
         content_type = self.request.headers.get("Content-Type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             raise ApiError(415, "Content-Type must be application/json")
@@ -82,23 +84,3 @@ class PoolsHandler(JsonHandler):
             # into infinity, a tiny price underflows to 0): the values are at fault, not the server.
             raise ApiError(400, f"venue {name} cannot open {a}/{b} with these values: {exc}") from None
         self.write_json({"venue": name, "pair": f"{a}/{b}", "pools": venue.describe_pools()})
-
-
-def refuse_cross_site(headers: Any, host: str) -> None:
-    """ApiError 403 when the browser says this request comes from another site.
-
-    ``Sec-Fetch-Site`` (every current browser sends it) is trusted first; else
-    an ``Origin`` whose host is not ours. Tools like curl send neither, and pass.
-    """
-    site = headers.get("Sec-Fetch-Site", "").strip().lower()
-    if site in ("cross-site", "same-site"):
-        raise ApiError(403, f"the admin API refuses requests from other sites (Sec-Fetch-Site: {site})")
-    origin = headers.get("Origin")
-    if origin is None or site == "same-origin":
-        return
-    try:
-        origin_host = urlsplit(origin.strip()).netloc.lower()
-    except ValueError:
-        origin_host = ""
-    if origin_host != host.lower():
-        raise ApiError(403, f"the admin API refuses requests from other origins (Origin: {origin!r})")

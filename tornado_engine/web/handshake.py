@@ -14,6 +14,7 @@ import tornado.httputil
 import tornado.web
 
 from tornado_engine.web.base import ApiError
+from tornado_engine.web.origins import cross_site_refusal
 
 SUPPORTED_VERSIONS = ("7", "8", "13")  # what Tornado's WebSocket implementation speaks
 
@@ -29,11 +30,11 @@ def refuse_bad_handshake(
         raise ApiError(400, "/ws speaks WebSocket only: connect with a WebSocket client (Upgrade: websocket)")
     if "upgrade" not in {token.strip().lower() for token in headers.get("Connection", "").split(",")}:
         raise ApiError(400, 'a WebSocket handshake needs "Connection: Upgrade"')
-    origin = headers.get("Origin", headers.get("Sec-Websocket-Origin"))
-    if origin is not None and not check_origin(origin):
+    refusal = cross_site_refusal(headers, check_origin)
+    if refusal is not None:
         raise ApiError(
             403,
-            f"origin {origin!r} may not open /ws: only this server's own origin and "
+            f"this page may not open /ws ({refusal}): only this server's own pages and "
             "server.allowed_origins may",
         )
     if headers.get("Sec-WebSocket-Version") not in SUPPORTED_VERSIONS:
