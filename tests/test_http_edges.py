@@ -413,3 +413,34 @@ async def test_the_engines_own_pages_and_non_browsers_open_sockets(http_server, 
     conn = await websocket_connect(HTTPRequest(f"{client.ws_url}/ws?orderId=nope", headers=headers))
     assert json.loads(await conn.read_message())["status"] == "error"  # upgraded: the unknown order's frame
     conn.close()
+
+
+def upload_then_read(port: int, size: int) -> tuple[bytes, str | None]:
+    """Send a request with a ``size``-byte body in one go, then read the answer (or how it failed)."""
+    head = "POST /api/orders/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head += f"Content-Length: {size}"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        try:
+            sock.sendall(head.encode() + b"\r\n\r\n" + b"x" * size)
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        except OSError as exc:
+            return b"", type(exc).__name__
+    return reply, None
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_refused_upload_still_reads_its_answer(io_loop, http_server, http_port):
+    """The server drains what the client is still sending before it closes: closing with unread input
+    sends a reset, and the client would see "connection reset" instead of the 413."""
+    reply, error = await in_thread(io_loop, upload_then_read, http_port, 200_000)
+    assert error is None
+    assert parse(reply)[0] == 413
+
+
+def test_tornado_engine_serve_uses_these_limits(make_config, engine_process):
+    engine = engine_process(make_config(engine={"server": {"max_header_bytes": 2048}}))
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n"
+    status, headers, _ = parse(exchange(engine.port, request))
+    assert status == 431 and "server" not in headers
