@@ -109,7 +109,7 @@ class JsonHandler(JsonErrors):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "get" in vars(cls) and "head" not in vars(cls):
-            cls.head = cls.get  # type: ignore[method-assign]  # HEAD: GET's headers, Tornado drops the body
+            cls.head = cls.get  # HEAD: GET's headers, Tornado drops the body
 
     def initialize(self, engine: Engine) -> None:
         self.engine = engine
