@@ -54,7 +54,7 @@ class OrderSocketHandler(JsonErrors, tornado.websocket.WebSocketHandler):
         allowed = self.server.allowed_origins
         if "*" in allowed or origin in allowed:
             return True
-        return super().check_origin(origin)  # the trusted_origins application setting, if any
+        return super().check_origin(origin)
 
     def prepare(self) -> None:
         refuse_bad_handshake(self.request, self.check_origin)
