@@ -46,6 +46,8 @@ setup(
             "ruff",
             # Property-based tests of hostile input (and of the pool math).
             "hypothesis>=6.100",
+            # tests/test_schemathesis.py fuzzes every operation of /api/openapi.json.
+            "schemathesis>=4.0",
             # Drives Debian's chromium in tests/test_browser.py; never downloads a browser.
             "playwright>=1.40",
             # tests/test_openapi.py checks real responses against /api/openapi.json.

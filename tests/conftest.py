@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tornado.testing
 
 from tornado_engine.config import load_config
 from tornado_engine.engine import Engine
 from tornado_engine.testing import EngineClient
 from tornado_engine.web.app import make_app
 from tornado_engine.web.connections import Connections
+from tornado_engine.web.server import make_server
 
 
 @pytest.fixture
@@ -144,3 +146,25 @@ def fresh_install(tmp_path_factory) -> FreshInstall:
     install.pip_install(*(str(wheel) for wheel in sorted(dist.glob("*.whl"))))
     install.workdir.mkdir()  # no config/ here: the wheel must start on its built-in config
     return install
+
+
+@pytest.fixture
+def listening_socket():
+    """A socket bound to a free port, for the server below."""
+    return tornado.testing.bind_unused_port()
+
+
+@pytest.fixture
+def http_port(listening_socket) -> int:
+    return listening_socket[1]
+
+
+@pytest.fixture
+def http_server(io_loop, app, engine, listening_socket):
+    """The server as ``tornado-engine serve`` builds it (limits, timeouts, the request gate),
+    in place of pytest-tornado's bare HTTPServer."""
+    server = make_server(app, engine.config.server)
+    server.add_socket(listening_socket[0])
+    yield server
+    server.stop()
+    io_loop.run_sync(server.close_all_connections, timeout=10)

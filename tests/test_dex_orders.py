@@ -240,7 +240,12 @@ async def test_limit_order_executes_when_the_price_is_reached(client, engine):
 
 
 async def add_pool(base_url: str, **body) -> tuple[int, dict]:
-    request = HTTPRequest(f"{base_url}/api/admin/pools", method="POST", body=json.dumps(body))
+    request = HTTPRequest(
+        f"{base_url}/api/admin/pools",
+        method="POST",
+        body=json.dumps(body),
+        headers={"Content-Type": "application/json"},  # the admin API takes JSON only
+    )
     response = await AsyncHTTPClient().fetch(request, raise_error=False)
     return response.code, json.loads(response.body)
 

@@ -15,12 +15,12 @@ import socket
 import sys
 from pathlib import Path
 
-import tornado.httpserver
 import tornado.netutil
 from redis.exceptions import RedisError
 
 from tornado_engine.config import ConfigError, EngineConfig, load_config, resolve_config_dir
 from tornado_engine.config.effective import effective_settings, mask_secrets, render_effective
+from tornado_engine.config.env import secret_values
 from tornado_engine.engine import ROLES, Engine
 from tornado_engine.observability.logs import LIFECYCLE, configure_logging
 from tornado_engine.storage.connection import EmbeddedRedisError
@@ -30,6 +30,7 @@ from tornado_engine.venues.report import render_text, unavailable
 from tornado_engine.venues.scaffold import ScaffoldError, new_plugin
 from tornado_engine.web.app import make_app
 from tornado_engine.web.connections import Connections
+from tornado_engine.web.server import make_server
 
 log = logging.getLogger("tornado_engine")
 lifecycle = logging.getLogger(LIFECYCLE)
@@ -159,7 +160,8 @@ def _venues(config: EngineConfig, as_json: bool) -> int:
 
 
 def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
-    configure_logging(args.log_level or config.logging.level, config.logging.format)
+    # URL passwords and secret variables' values are written *** (the Redis URL is in the start-up line).
+    configure_logging(args.log_level or config.logging.level, config.logging.format, secret_values())
     lifecycle.info("config from %s", resolve_config_dir(args.config))
     port = args.port if args.port is not None else int(os.environ.get("PORT") or config.server.port)
     redis_url = args.redis_url or os.environ.get("REDIS_URL") or config.redis.url
@@ -274,7 +276,7 @@ async def _run(
             raise StartFailed(start_failure(exc, engine.redis_url)) from None
         if engine.serves_api:
             connections = Connections(engine.desk.updates)
-            server = tornado.httpserver.HTTPServer(make_app(engine, connections), xheaders=True)
+            server = make_server(make_app(engine, connections), engine.config.server)
             server.add_sockets(sockets)
             bound = sockets[0].getsockname()[1]
             lifecycle.info(

@@ -6,6 +6,12 @@ its text has in YAML (``port: ${PORT:-3000}`` is the number 3000); a
 reference inside a longer string is pasted in as text. ``$${`` writes a
 literal ``${``. An unset variable with no default is a config error naming
 the file, line and key.
+
+A variable whose name says it holds a secret (a word ``PASSWORD``,
+``PASSWD``, ``SECRET``, ``TOKEN``, ``CREDENTIAL(S)``, ``API_KEY``,
+``ACCESS_KEY`` or ``PRIVATE_KEY`` between underscores or at either end, as
+in ``REDIS_PASSWORD`` or ``VENUE_API_KEY``) is secret: its value, wherever it
+ends up, is written ``***`` in the logs (:func:`secret_values`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,11 @@ import yaml
 
 _REFERENCE = re.compile(r"\$(\$)?\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_SECRET_NAME = re.compile(
+    r"(^|_)(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIALS?|API_KEY|ACCESS_KEY|PRIVATE_KEY)(_|$)", re.IGNORECASE
+)
+# Shorter values ("1", "true") are everywhere in logs and too short to be secrets worth the name.
+MIN_SECRET_LENGTH = 4
 
 # (file, key path, message, line) -> an exception to raise; yaml_file.py passes ConfigError.
 ErrorFactory = Callable[[str, str, str, "int | None"], Exception]
@@ -88,3 +99,15 @@ def _fill(
     except yaml.YAMLError:
         return filled
     return parsed if isinstance(parsed, (str, int, float, bool)) or parsed is None else filled
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a variable named ``name`` holds a secret (see the module's docstring)."""
+    return _SECRET_NAME.search(name) is not None
+
+
+def secret_values(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The values of the secret variables in ``environ``: what logs must never show."""
+    return sorted(
+        {value for name, value in environ.items() if is_secret_name(name) and len(value) >= MIN_SECRET_LENGTH}
+    )

@@ -6,6 +6,11 @@ Off unless ``orders.admin_api: true``: it changes the simulated market, which
 is what demos and tests of sniper orders need, and nothing a trader should
 reach. Pools live in the process that serves the request, so use it with
 ``--role all`` (or send it to every process).
+
+It changes state, so a browser must not be tricked into calling it: a POST
+must be ``application/json`` (a form or a ``text/plain`` fetch from another
+site cannot send that without a CORS preflight, which we never grant) and
+may not come from another origin (``Origin`` or ``Sec-Fetch-Site`` say so).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 from tornado_engine.config import ConfigError, ConfigSection
 from tornado_engine.venues.api import PoolAdmin
 from tornado_engine.web.base import ApiError, JsonHandler
+from tornado_engine.web.origins import cross_site_refusal
 
 
 def parse_pair(text: str) -> tuple[str, str]:
@@ -39,9 +45,15 @@ class PoolsHandler(JsonHandler):
         self.write_json({"pools": pools})
 
     def post(self) -> None:
+        refusal = cross_site_refusal(self.request.headers)
+        if refusal is not None:
+            raise ApiError(403, f"the admin API refuses requests from other sites ({refusal})")
+        content_type = self.request.headers.get("Content-Type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            raise ApiError(415, "Content-Type must be application/json")
         try:
             body = json.loads(self.request.body or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiError(400, "the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise ApiError(400, 'send a JSON object: {"venue": ..., "pair": "BASE/QUOTE", ...pool keys}')
@@ -67,4 +79,8 @@ class PoolsHandler(JsonHandler):
             venue.add_pool((a, b), ConfigSection(body, "request", f"pools.{a}/{b}"))
         except ConfigError as exc:
             raise ApiError(400, f"{exc.key}: {exc.message}", exc.key.rsplit(".", 1)[-1]) from None
+        except (ValueError, ArithmeticError) as exc:
+            # Numbers the plugin's checks let through but its arithmetic cannot use (1e300 overflows
+            # into infinity, a tiny price underflows to 0): the values are at fault, not the server.
+            raise ApiError(400, f"venue {name} cannot open {a}/{b} with these values: {exc}") from None
         self.write_json({"venue": name, "pair": f"{a}/{b}", "pools": venue.describe_pools()})

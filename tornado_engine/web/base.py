@@ -1,58 +1,135 @@
-"""What every JSON endpoint shares: the error shape, the headers, the 404.
+"""What every endpoint shares: the error shape, the headers, the 404.
 
 Every error leaves as ``{"error": "...", "field": "..."}`` with a 4xx or 503
-status; internals go to the log, never into a response.
+status; internals go to the log, never into a response. Every response,
+page files and the WebSocket handshake included, says ``nosniff`` and does
+not name the server software (:class:`EngineHeaders`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from tornado_engine.engine import Engine
 from tornado_engine.orders.frames import dumps
 
+JSON_TYPE = "application/json; charset=UTF-8"
+_INVALID_UNICODE = re.compile(r"Invalid unicode in (\w+)")
+METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+
 
 class ApiError(tornado.web.HTTPError):
     """An error the client caused or must hear about, with a sentence for them."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(status, log_message=message.replace("%", "%%"))
         self.message = message
         self.field = field
+        self.headers = headers or {}  # sent with the error (e.g. what a 426 supports)
 
 
-class JsonHandler(tornado.web.RequestHandler):
+class EngineHeaders(tornado.web.RequestHandler):
+    """Headers on every response: no MIME sniffing, and no ``Server: TornadoServer/<version>``."""
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+
+def allowed_methods(handler: tornado.web.RequestHandler) -> list[str]:
+    """What ``Allow`` lists: the methods the handler's class implements."""
+    base = tornado.web.RequestHandler
+    return [
+        method
+        for method in METHODS
+        if method in handler.SUPPORTED_METHODS
+        and getattr(type(handler), method.lower()) is not getattr(base, method.lower())
+    ]
+
+
+def error_body(
+    handler: tornado.web.RequestHandler, status_code: int, exc: BaseException | None
+) -> dict[str, Any]:
+    """The JSON error for ``status_code``: the ApiError's sentence, else one for Tornado's own refusals."""
+    request = handler.request
+    if isinstance(exc, ApiError):
+        body: dict[str, Any] = {"error": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        return body
+    if status_code == 404:
+        return {"error": f"no such endpoint: {request.method} {request.path}"}
+    if status_code == 405:  # the methods that are allowed are in the Allow header
+        return {"error": f"{request.method} is not allowed on {request.path}"}
+    if status_code == 400 and isinstance(exc, tornado.web.HTTPError) and exc.log_message:
+        # Tornado decodes the path and query arguments as UTF-8; its message repeats the raw bytes.
+        undecodable = _INVALID_UNICODE.match(exc.log_message)
+        if undecodable:
+            where = "the URL path" if undecodable.group(1) == "url" else undecodable.group(1)
+            return {"error": f"{where} is not valid UTF-8 (percent-escapes must encode UTF-8)"}
+        # Tornado's own refusals of the request (a form body it cannot parse...) say what is wrong.
+        return {"error": f"bad request: {exc.log_message % exc.args if exc.args else exc.log_message}"}
+    if status_code < 500:
+        return {"error": tornado.httputil.responses.get(status_code, "bad request")}
+    return {"error": "internal error; the server log has the details"}
+
+
+class JsonErrors(EngineHeaders):
+    """Errors in the JSON shape, whatever the handler serves when all goes well.
+
+    A handler that answers before the whole request body has arrived (a
+    streamed body it refuses) sets ``body_pending``: its error then says
+    ``Connection: close``, because Tornado closes that connection rather than
+    read the rest, and a keep-alive client must not send its next request on it.
+    """
+
+    body_pending = False
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        self.set_header("Content-Type", JSON_TYPE)
+        self.set_header("Cache-Control", "no-store")
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(allowed_methods(self)))
+        if self.body_pending:
+            self.set_header("Connection", "close")
+        if isinstance(exc, ApiError):
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
+        self.finish(dumps(error_body(self, status_code, exc)))
+
+
+class JsonHandler(JsonErrors):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "get" in vars(cls) and "head" not in vars(cls):
+            cls.head = cls.get  # HEAD: GET's headers, Tornado drops the body
+
     def initialize(self, engine: Engine) -> None:
         self.engine = engine
 
     def set_default_headers(self) -> None:
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        super().set_default_headers()
+        self.set_header("Content-Type", JSON_TYPE)
         self.set_header("Cache-Control", "no-store")
 
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(dumps(value))
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        body: dict[str, Any]
-        if isinstance(exc, ApiError):
-            body = {"error": exc.message}
-            if exc.field:
-                body["field"] = exc.field
-        elif status_code == 404:
-            body = {"error": f"no such endpoint: {self.request.method} {self.request.path}"}
-        elif status_code == 405:
-            body = {"error": f"{self.request.method} is not allowed on {self.request.path}"}
-        elif status_code < 500:
-            body = {"error": self._reason or "bad request"}
-        else:
-            body = {"error": "internal error; the server log has the details"}
-        self.finish(dumps(body))
-
 
 class NotFoundHandler(JsonHandler):
     def prepare(self) -> None:
         raise tornado.web.HTTPError(404)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Tornado answers a method it does not know with 405 before prepare() runs; here there is no
+        # endpoint to allow anything on, so it is a 404 like any other method.
+        self.set_status(404)
+        super().write_error(404, **kwargs)

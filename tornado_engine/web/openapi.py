@@ -240,7 +240,12 @@ PATHS: dict[str, Any] = {
                 {"name": "orderId", "in": "query", "required": True, "schema": {"type": "string"}},
                 {"name": "lastSeq", "in": "query", "required": False, "schema": {"type": "integer"}},
             ],
-            "responses": {"101": {"description": "Switching to the WebSocket protocol."}},
+            "responses": {
+                "101": {"description": "Switching to the WebSocket protocol."},
+                "400": _error("Not a WebSocket handshake (no Upgrade: websocket, or a header missing)."),
+                "403": _error("A browser page from an origin not in server.allowed_origins."),
+                "426": _error("A WebSocket version other than 13 (7 and 8 are accepted too)."),
+            },
         }
     },
     "/health": {
@@ -300,10 +305,27 @@ PATHS: dict[str, Any] = {
         },
         "post": {
             "summary": "Open (or replace) a pool on a simulated venue: {venue, pair: 'A/B', ...pool keys}.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["venue", "pair"],
+                            "properties": {
+                                "venue": {"type": "string"},
+                                "pair": {"type": "string", "description": "BASE/QUOTE, e.g. SOL/USDC"},
+                            },
+                        }
+                    }
+                },
+            },
             "responses": {
                 "200": _json({"type": "object"}, "The venue's pools after the change."),
-                "400": _error("A bad venue, pair or pool key; field names it."),
+                "400": _error("A bad venue, pair or pool key (field names it), or values out of range."),
+                "403": _error("Sent from another site (Origin or Sec-Fetch-Site say so)."),
                 "404": _error("Admin API off."),
+                "415": _error("Content-Type is not application/json."),
             },
         },
     },
@@ -316,6 +338,21 @@ PATHS: dict[str, Any] = {
 }
 
 
+# Any request can meet these: the server answers them before any endpoint sees the request.
+EVERY_OPERATION = {
+    "413": _error("A declared body larger than server.max_body_bytes."),
+    "431": _error("A request head (URL and headers) larger than server.max_header_bytes."),
+}
+
+
+def _with_common_responses(paths: dict[str, Any]) -> dict[str, Any]:
+    for operations in paths.values():
+        for operation in operations.values():
+            for code, response in EVERY_OPERATION.items():
+                operation["responses"].setdefault(code, response)
+    return paths
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -324,7 +361,7 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "Order execution for crypto swaps: submit over HTTP, watch over a WebSocket.",
         },
-        "paths": PATHS,
+        "paths": _with_common_responses(PATHS),
         "components": {"schemas": SCHEMAS},
     }
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import tornado.web
 from redis.exceptions import RedisError
 
-from tornado_engine.engine import Engine
 from tornado_engine.web.base import JsonHandler
 
 # The text format every Prometheus reads (what generate_latest writes for these metric names).
@@ -48,11 +46,8 @@ class HealthHandler(JsonHandler):
         return {"state": "lost", "losses": len(watch.losses), "last": watch.last_loss.to_dict()}
 
 
-class MetricsHandler(tornado.web.RequestHandler):
-    """``GET /metrics``: this process's metrics in Prometheus text format."""
-
-    def initialize(self, engine: Engine) -> None:
-        self.engine = engine
+class MetricsHandler(JsonHandler):
+    """``GET /metrics``: this process's metrics in Prometheus text format (errors in JSON, as everywhere)."""
 
     async def get(self) -> None:
         text = await self.engine.scrape_metrics()

@@ -33,6 +33,7 @@ class ExecuteOrderHandler(JsonHandler):
         self._limit = self.engine.config.server.max_body_bytes
         if self.request.method != "POST":
             return
+        self.body_pending = True  # until post() runs: a refusal before then closes the connection
         content_type = self.request.headers.get("Content-Type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             raise ApiError(415, "Content-Type must be application/json")
@@ -56,6 +57,7 @@ class ExecuteOrderHandler(JsonHandler):
     async def post(self) -> None:
         if self._finished:  # answered 413 while the body was streaming in
             return
+        self.body_pending = False
         if not self.engine.desk.available:
             raise ApiError(503, QUEUE_UNAVAILABLE)
         raw = b"".join(self._chunks)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from tornado_engine.orders.order import SUPPORTED_ORDER_TYPES
 from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
 from tornado_engine.storage.store import StoredEvent
 from tornado_engine.storage.updates import UpdateHub
-from tornado_engine.web.base import JsonHandler
+from tornado_engine.web.base import ApiError, JsonErrors, JsonHandler
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,17 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-class PageFileHandler(tornado.web.StaticFileHandler):
+# A file name never holds a control character (a NUL makes the OS refuse the path) or a ``..`` segment.
+_NOT_A_FILE = re.compile(r"[\x00-\x1f\x7f]|(^|/)\.\.(/|$)")
+
+
+class PageFileHandler(JsonErrors, tornado.web.StaticFileHandler):
     """Serves ``static/``; revalidated on every load so an upgrade shows at once."""
+
+    def parse_url_path(self, url_path: str) -> str:
+        if _NOT_A_FILE.search(url_path):
+            raise ApiError(404, f"no such file: {url_path!r}")
+        return super().parse_url_path(url_path)
 
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Cache-Control", "no-cache")

@@ -16,6 +16,7 @@ import asyncio
 import logging
 
 import tornado.iostream
+import tornado.web
 import tornado.websocket
 from redis.exceptions import RedisError
 
@@ -25,7 +26,9 @@ from tornado_engine.orders.frames import dumps, error_frame
 from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.storage.store import StoredEvent
 from tornado_engine.storage.updates import DATA_LOST
+from tornado_engine.web.base import JsonErrors
 from tornado_engine.web.connections import Connections
+from tornado_engine.web.handshake import refuse_bad_handshake
 
 log = logging.getLogger("tornado_engine.web.socket")
 
@@ -38,7 +41,7 @@ CLOSE_DATA_LOST = 4410
 DATA_LOST_REASON = "Redis lost its data: reconnect with lastSeq; 4404 then means this order's record is gone"
 
 
-class OrderSocketHandler(tornado.websocket.WebSocketHandler):
+class OrderSocketHandler(JsonErrors, tornado.websocket.WebSocketHandler):
     def initialize(self, server: ServerConfig, desk: OrderDesk, connections: Connections) -> None:
         self.server = server
         self.desk = desk
@@ -56,17 +59,24 @@ class OrderSocketHandler(tornado.websocket.WebSocketHandler):
             return True
         return super().check_origin(origin)
 
+    def prepare(self) -> None:
+        refuse_bad_handshake(self.request, self.check_origin)
+
     async def open(self) -> None:
         # Frames are small and each one matters now: without this, Nagle's algorithm
         # holds a frame back until the client acknowledges the previous one (40 ms
         # with delayed ACKs), which was the whole p99 of delivery lag under load.
         self.set_nodelay(True)
-        order_id = (self.get_query_argument("orderId", "") or "").strip()
+        try:
+            order_id = (self.get_query_argument("orderId", "") or "").strip()
+            raw_last = self.get_query_argument("lastSeq", "0") or "0"
+        except tornado.web.HTTPError:  # percent-escapes that are not UTF-8
+            self._refuse(None, CLOSE_BAD_REQUEST, "orderId and lastSeq must be UTF-8 text")
+            return
         if not order_id:
             self._refuse(None, CLOSE_BAD_REQUEST, "orderId query parameter is required")
             return
         self.order_id = order_id
-        raw_last = self.get_query_argument("lastSeq", "0") or "0"
         if not (raw_last.isascii() and raw_last.isdigit()) or len(raw_last) > 9:
             self._refuse(order_id, CLOSE_BAD_REQUEST, "lastSeq must be a whole number >= 0")
             return
