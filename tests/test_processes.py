@@ -100,7 +100,11 @@ async def test_worker_killed_mid_order_loses_nothing_and_executes_nothing_twice(
     stage, latencies = KILL_POINTS[kill_point]
     ledger = tmp_path / "ledger.jsonl"
     config = make_config(
-        engine={"simulation": {"latency_scale": 1}, "worker": {"visibility_timeout_seconds": 1}},
+        # A killed worker's swap is resent only after its deadline (the swap timeout) has passed.
+        engine={
+            "simulation": {"latency_scale": 1},
+            "worker": {"visibility_timeout_seconds": 1, "swap_timeout_ms": 2000},
+        },
         venues=venues(ledger, **latencies),
     )
     api = engine_process(config, role="api")

@@ -3,19 +3,27 @@
 Every stage is an event recorded in Redis through an :class:`Emitter`; the
 worker never talks to a socket. A failure is retried only when it is
 retryable and attempts remain, with exponential backoff, and the client sees
-each decision as a ``retrying`` or ``failed`` frame that says why. A swap
-whose fate is unclear (a timeout, a worker that died after submitting) is
-looked up at the venue by its idempotency key before anything is resent.
+each decision as a ``retrying`` or ``failed`` frame that says why.
+
+No swap executes twice: every swap call is preceded by a fence (the worker
+still holds the order's epoch, and the key and its deadline are recorded),
+every failed swap is looked up at the venue by its idempotency key whatever
+its error claimed, and a worker that takes an order over asks the venue about
+every swap its predecessor may have sent, waiting out the swap's deadline when
+that call may still be running, before anything is resent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from tornado_engine.config import EngineConfig, WorkerConfig
 from tornado_engine.execution.quoting import QuoteOutcome
@@ -25,11 +33,15 @@ from tornado_engine.orders.amounts import to_units
 from tornado_engine.orders.frames import order_frame
 from tornado_engine.orders.order import Order, iso
 from tornado_engine.orders.statuses import Status
-from tornado_engine.storage.store import OrderStore
+from tornado_engine.storage.store import OrderStore, sent_swaps
 from tornado_engine.timeouts import within
 from tornado_engine.venues.api import SwapRequest, SwapResult, Venue, VenueError
 
 log = logging.getLogger(__name__)
+
+# How long past a swap's deadline the engine waits before trusting a venue's
+# "never executed": room for the venue's clock to run behind the engine's.
+DEADLINE_GRACE_S = 1.0
 
 
 class OwnershipLost(Exception):
@@ -49,6 +61,8 @@ class StageError(Exception):
 class Emitter:
     """Numbers and records an order's events; seq continues from what Redis holds.
 
+    ``epoch`` is the fencing token the worker took the order with: every event
+    and every swap is refused once another worker has taken the order over.
     ``observer`` (metrics) is told of every event once it is recorded.
     """
 
@@ -58,21 +72,40 @@ class Emitter:
         order_id: str,
         last_seq: int,
         observer: Callable[[Status], None] | None = None,
+        epoch: int = 0,
     ) -> None:
         self.store = store
         self.order_id = order_id
         self.seq = last_seq
         self.observer = observer
+        self.epoch = epoch
 
     async def emit(self, status: Status, state: dict[str, str] | None = None, **fields: Any) -> None:
         """Record the next frame; ``state`` goes to the order hash in the same step."""
         frame = order_frame(self.order_id, status, self.seq + 1, **fields)
-        if not await self.store.append(self.order_id, frame, state):
-            raise OwnershipLost(f"seq {self.seq + 1} of orderId={self.order_id} was already recorded")
+        if not await self.store.append(self.order_id, frame, state, self.epoch):
+            raise OwnershipLost(
+                f"seq {self.seq + 1} of orderId={self.order_id} was already recorded, "
+                f"or the order was taken over (epoch {self.epoch})"
+            )
         self.seq += 1
         log.info("event orderId=%s status=%s seq=%s", self.order_id, status, self.seq)
         if self.observer is not None:
             self.observer(status)
+
+    async def fence(self, key: str, deadline: float) -> None:
+        """Just before swap ``key``: raise :class:`OwnershipLost` unless this worker still owns the order."""
+        if not await self.store.fence(self.order_id, self.epoch, key, deadline):
+            raise OwnershipLost(
+                f"orderId={self.order_id} was taken over before swap {key} (epoch {self.epoch})"
+            )
+
+    async def release(self, key: str) -> None:
+        """Swap ``key``'s call was cancelled here (a shutdown): a successor need not wait for its deadline."""
+        try:
+            await self.store.fence(self.order_id, self.epoch, key, 0.0)
+        except (RedisError, OSError) as exc:  # the successor waits for the deadline instead
+            log.warning("orderId=%s: could not record swap %s as cancelled (%s)", self.order_id, key, exc)
 
 
 def backoff_ms(config: WorkerConfig, attempt: int) -> float:
@@ -152,7 +185,8 @@ class OrderExecutor:
                 if resume_submitted:
                     resume_submitted = False
                     # A dead worker submitted these swaps: ask the venue about each before anything else.
-                    await self._run(order, emitter, SwapPlan.loads(state["swap"], order), resume=True)
+                    plan = SwapPlan.loads(state["swap"], order)
+                    await self._run(order, emitter, plan, resume=sent_swaps(state))
                 else:
                     await self._attempt(order, emitter, attempt)
                 return Status.CONFIRMED
@@ -292,10 +326,16 @@ class OrderExecutor:
             dex=route.main.venue,
             attempt=attempt,
         )
-        await self._run(order, emitter, plan, resume=False)
+        await self._run(order, emitter, plan)
 
-    async def _run(self, order: Order, emitter: Emitter, plan: SwapPlan, resume: bool) -> None:
-        """Send each swap in turn (a hop's input is what the hop before it paid), then confirm."""
+    async def _run(
+        self, order: Order, emitter: Emitter, plan: SwapPlan, resume: Mapping[str, float] | None = None
+    ) -> None:
+        """Send each swap in turn (a hop's input is what the hop before it paid), then confirm.
+
+        ``resume``: this worker took the order over; the predecessor's sent swaps,
+        key to deadline. Every leg is looked up at its venue before it is (re)sent.
+        """
         done: list[tuple[PlannedSwap, SwapResult]] = []
         for i, planned in enumerate(plan.swaps):
             venue = self.venues().get(planned.venue)
@@ -309,22 +349,11 @@ class OrderExecutor:
                 planned = planned.after_hop(done[-1][1])
             swap = planned.request
             try:
-                result = await self._lookup(venue, swap.idempotency_key) if resume else None
-                if result is not None:
-                    log.warning(
-                        "orderId=%s: swap %s had executed before the takeover",
-                        order.order_id,
-                        swap.idempotency_key,
-                    )
-                else:
-                    if resume:
-                        log.warning(
-                            "orderId=%s: swap %s never reached %s; resubmitting it",
-                            order.order_id,
-                            swap.idempotency_key,
-                            venue.name,
-                        )
-                    result = await self._swap(venue, swap)
+                result = None
+                if resume is not None:
+                    result = await self._settle(order, venue, swap.idempotency_key, resume)
+                if result is None:
+                    result = await self._swap(order, emitter, venue, swap)
             except StageError as exc:
                 if not done:
                     raise
@@ -338,16 +367,24 @@ class OrderExecutor:
             done.append((planned, result))
         await self._confirm(plan.kind, done, emitter)
 
-    async def _lookup(self, venue: Venue, key: str) -> SwapResult | None:
-        """The venue's word on swap ``key``; a venue that cannot tell fails the order."""
+    async def _lookup(self, venue: Venue, key: str, trust: StageError | None = None) -> SwapResult | None:
+        """The venue's word on swap ``key``; a venue that cannot tell fails the order.
+
+        ``trust``: the swap call itself raised this venue error; a venue that
+        cannot report a status is then taken at its word (None).
+        """
         try:
             result = await within(self.config.swap_timeout_ms / 1000, venue.status(key))
         except NotImplementedError:
+            if trust is not None:
+                return None
             raise StageError(
                 f"{venue.name} cannot report a swap's status; the outcome of swap {key} is unknown",
                 False,
             ) from None
         except VenueError as exc:  # the swap itself failed: nothing executed
+            if trust is not None:
+                return None
             raise StageError(f"{venue.name}: {exc}", exc.retryable) from exc
         except Exception as exc:  # no answer: we must not guess
             log.exception("venue %s: status lookup of swap %s failed", venue.name, key)
@@ -360,18 +397,62 @@ class OrderExecutor:
             raise StageError(f"{venue.name}: status lookup returned {type(result).__name__}", False)
         return result
 
-    async def _swap(self, venue: Venue, swap: SwapRequest) -> SwapResult:
+    async def _settle(
+        self, order: Order, venue: Venue, key: str, sent: Mapping[str, float]
+    ) -> SwapResult | None:
+        """After a takeover: did swap ``key`` execute? None only once it never can.
+
+        The predecessor may be stalled, not dead, with its call still running:
+        a "never executed" is final only after the deadline that call carried.
+        """
+        result = await self._lookup(venue, key)
+        deadline = sent.get(key)
+        if result is None and deadline is not None:
+            wait = deadline + DEADLINE_GRACE_S - self.clock()
+            if wait > 0:
+                log.warning(
+                    "orderId=%s: swap %s may still be in flight at %s; waiting %.1fs for its deadline",
+                    order.order_id,
+                    key,
+                    venue.name,
+                    wait,
+                )
+                await self.sleep(wait)
+                result = await self._lookup(venue, key)
+        if result is not None:
+            log.warning("orderId=%s: swap %s had executed before the takeover", order.order_id, key)
+        elif key in sent:
+            log.warning(
+                "orderId=%s: swap %s never executed at %s; resubmitting it", order.order_id, key, venue.name
+            )
+        return result
+
+    async def _swap(self, order: Order, emitter: Emitter, venue: Venue, swap: SwapRequest) -> SwapResult:
+        """One swap call, fenced; a failure is looked up by key before it is believed."""
+        deadline = self.clock() + self.config.swap_timeout_ms / 1000
+        swap = dataclasses.replace(swap, deadline=deadline)
+        key = swap.idempotency_key
+        await emitter.fence(key, deadline)
         try:
             result = await _call_venue(
                 venue, "the swap", venue.swap(swap), self.config.swap_timeout_ms / 1000
             )
+        except asyncio.CancelledError:
+            await emitter.release(key)
+            raise
         except StageError as exc:
-            if not exc.ambiguous:
+            # Whatever the error says (a plugin may raise after its trade landed), ask the venue.
+            found = await self._lookup(venue, key, trust=None if exc.ambiguous else exc)
+            if found is None:
                 raise
-            # A timeout or a crash inside the plugin: did the swap execute anyway?
-            result = await self._lookup(venue, swap.idempotency_key)
-            if result is None:
-                raise
+            log.warning(
+                "orderId=%s: %s failed swap %s (%s) but it executed; confirming it",
+                order.order_id,
+                venue.name,
+                key,
+                exc,
+            )
+            result = found
         if not isinstance(result, SwapResult):
             raise StageError(
                 f"{venue.name}: venue plugin returned {type(result).__name__}, not a SwapResult", False

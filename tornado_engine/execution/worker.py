@@ -207,7 +207,8 @@ class Worker:
                     "order": entry.order,
                 }
             else:
-                state = await self.store.state(order_id)
+                # A takeover (or a redelivery): bump the order's epoch, fencing out its previous owner.
+                state = await self.store.take(order_id, self.name)
             if state is None or "order" not in state:
                 # None, or a hash without its order: Redis lost the record (see storage.epoch).
                 log.error("queue entry %s names unknown orderId=%s; dropping it", entry.entry_id, order_id)
@@ -219,7 +220,7 @@ class Worker:
             order = Order.from_dict(json.loads(state["order"]))
             self.store.hold(order_id, state)  # to write its record again if Redis loses it
             observer = self.observe_order() if self.observe_order is not None else None
-            emitter = Emitter(self.store, order_id, int(state["seq"]), observer)
+            emitter = Emitter(self.store, order_id, int(state["seq"]), observer, int(state.get("epoch") or 0))
             try:
                 status = await self.executor.execute(order, emitter, state, park=self.park)
             except OwnershipLost as exc:

@@ -4,6 +4,13 @@ Every frame an order produces is appended to ``{orderId}:events`` with the
 entry id ``0-<seq>`` and published on the updates channel, in one script, so
 a late or reconnecting client can be given exactly what it missed. The entry
 id doubles as a fence: a second writer that tries to reuse a seq is refused.
+
+The order hash's ``epoch`` is the ownership fencing token: a worker that takes
+an order over bumps it (:meth:`OrderStore.take`), and every event and every
+swap a worker sends (:meth:`OrderStore.fence`) first checks that the epoch is
+still the one it took the order with. A stalled worker that wakes up after a
+takeover can neither record nor trade. ``sent:<key>`` fields record, before
+each swap call, the idempotency key and the deadline the venue was given.
 """
 
 from __future__ import annotations
@@ -26,8 +33,6 @@ from tornado_engine.storage.replies import Fields, fields, stream_entries
 
 log = logging.getLogger(__name__)
 
-# KEYS: order hash, events stream. ARGV: seq, status, frame, channel, message,
-# retention seconds (0 = keep), updatedAt, then field/value pairs for the hash.
 # A new order and its first event (and its queue entry), in one step.
 # KEYS: order hash, events stream, queue. ARGV: order JSON, status, frame,
 # channel, message, updatedAt, enqueue (1/0), retention seconds (0 = keep), orderId.
@@ -48,14 +53,21 @@ end
 return 1
 """
 
+# KEYS: order hash, events stream. ARGV: seq, status, frame, channel, message,
+# retention seconds (0 = keep), updatedAt, epoch, then field/value pairs for the hash.
+# Refused (0) when another worker took the order over (epoch) or recorded this seq first.
 _APPEND = """
 local whole = redis.call('HEXISTS', KEYS[1], 'order')
+-- A record Redis lost proves nothing about ownership: its holder writes it again.
+if whole == 1 and (redis.call('HGET', KEYS[1], 'epoch') or '0') ~= ARGV[8] then
+  return 0
+end
 local added = redis.pcall('XADD', KEYS[2], '0-' .. ARGV[1], 's', ARGV[2], 'f', ARGV[3])
 if type(added) == 'table' and added.err then
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'seq', ARGV[1], 'updatedAt', ARGV[7])
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
@@ -113,6 +125,38 @@ class HeldOrder:
     frame: str = ""
 
 
+# A takeover: the next epoch, and the state to resume from. KEYS: order hash. ARGV: owner.
+_TAKE = """
+if redis.call('HEXISTS', KEYS[1], 'order') == 0 then
+  return false
+end
+redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# Just before a swap call: still the owner? Then record the key and its deadline.
+# KEYS: order hash. ARGV: epoch, idempotency key, deadline (epoch seconds).
+_FENCE = """
+if redis.call('HEXISTS', KEYS[1], 'order') == 1 and (redis.call('HGET', KEYS[1], 'epoch') or '0') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'sent:' .. ARGV[2], ARGV[3])
+return 1
+"""
+
+SENT_PREFIX = "sent:"
+
+
+def sent_swaps(state: Mapping[str, str]) -> dict[str, float]:
+    """The swaps an order's owners sent, by idempotency key: the deadline each venue was given."""
+    return {
+        name[len(SENT_PREFIX) :]: float(value)
+        for name, value in state.items()
+        if name.startswith(SENT_PREFIX)
+    }
+
+
 @dataclass(frozen=True)
 class StoredEvent:
     """A recorded frame, kept as the JSON text the client receives."""
@@ -155,6 +199,8 @@ class OrderStore:
         self._append = self.batcher.script(_APPEND)
         self._create = self.batcher.script(_CREATE)
         self._restore = redis.register_script(_RESTORE)
+        self._take = self.batcher.script(_TAKE)
+        self._fence = self.batcher.script(_FENCE)
 
     async def create(self, order: Order, first_frame: dict[str, Any], queue: str | None) -> None:
         """Record a new order and its first event; enqueue it when ``queue`` is given.
@@ -182,8 +228,11 @@ class OrderStore:
             ],
         )
 
-    async def append(self, order_id: str, frame: dict[str, Any], state: dict[str, str] | None = None) -> bool:
-        """Record and publish one event; False when its seq was already taken.
+    async def append(
+        self, order_id: str, frame: dict[str, Any], state: dict[str, str] | None = None, epoch: int = 0
+    ) -> bool:
+        """Record and publish one event; False when its seq was already taken, or
+        when the order's epoch is no longer ``epoch`` (another worker took it over).
 
         ``state`` fields are written to the order hash in the same step, so
         what a successor worker needs to resume is never out of step with
@@ -204,6 +253,7 @@ class OrderStore:
                 live_message(order_id, seq, status, text),
                 retention,
                 str(time.time()),
+                str(epoch),
                 *(item for pair in (state or {}).items() for item in pair),
             ],
         )
@@ -261,6 +311,19 @@ class OrderStore:
             elif result:
                 log.warning("orderId=%s: record written again after the Redis data loss", order_id)
         return sum(result is True for result in results)
+
+    async def take(self, order_id: str, owner: str) -> dict[str, str] | None:
+        """Take the order over: bump its epoch, name ``owner``, return its state (None: unknown)."""
+        reply = await self._take(keys=[self.keys.order(order_id)], args=[owner])
+        if not reply:
+            return None
+        return dict(zip(reply[::2], reply[1::2], strict=True))
+
+    async def fence(self, order_id: str, epoch: int, key: str, deadline: float) -> bool:
+        """Before a swap call: True (and ``key`` recorded as sent) only while ``epoch`` owns the order."""
+        return bool(
+            await self._fence(keys=[self.keys.order(order_id)], args=[str(epoch), key, repr(deadline)])
+        )
 
     async def exists(self, order_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.order(order_id)))

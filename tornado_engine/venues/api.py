@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -133,7 +134,14 @@ class Quote:
 
 @dataclass(frozen=True)
 class SwapRequest:
-    """A swap to execute; ``idempotency_key`` is unique per order and attempt."""
+    """A swap to execute; ``idempotency_key`` is unique per order, attempt and leg.
+
+    ``deadline`` (epoch seconds, set on every ``swap`` call, None on ``build``)
+    is the venue's fence: after it the venue must not execute the swap, so
+    the engine can trust ``status`` once the deadline has passed (a worker
+    that stalled mid-call cannot trade after another worker resent the swap).
+    It is left out of equality: one swap resent later is the same swap.
+    """
 
     order_id: str
     idempotency_key: str
@@ -143,6 +151,11 @@ class SwapRequest:
     quote: Quote
     amount_units: int | None = None
     min_amount_out: int | None = None
+    deadline: float | None = field(default=None, compare=False)
+
+    def past_deadline(self, now: float | None = None) -> bool:
+        """True once ``deadline`` has passed: raise :class:`FinalVenueError` and trade nothing."""
+        return self.deadline is not None and (time.time() if now is None else now) > self.deadline
 
 
 @dataclass(frozen=True)
@@ -176,19 +189,29 @@ class Venue(abc.ABC):
         When ``request.min_amount_out`` is set (base units of toToken) and the
         swap would pay less, raise :class:`SlippageError` and trade nothing.
 
+        When ``request.past_deadline()`` at the moment it would execute, raise
+        :class:`FinalVenueError` and trade nothing: the engine may already
+        have resent the swap from another worker.
+
         Must be idempotent by ``request.idempotency_key``: a second call with a
         key that already executed returns the first result and trades nothing.
+        The engine does not rely on it alone: it never sends a key again
+        while an earlier call with it may still execute.
         """
 
     async def status(self, idempotency_key: str) -> SwapResult | None:
         """The outcome of the swap submitted with ``idempotency_key``.
 
-        Returns the result when it executed, None when the venue never saw it
-        (the engine may then resubmit it), or raises :class:`VenueError` when
-        it failed. The engine calls it when it takes over an order whose
-        previous worker died after submitting, so a swap is never sent twice.
-        Adapters that cannot tell raise :class:`NotImplementedError`, and such
-        orders fail with "outcome unknown" instead of being resubmitted blindly.
+        Returns the result when it executed, None when it did not (the engine
+        may then resubmit it), or raises :class:`VenueError` when it failed.
+        None must be final once the swap call has ended or its ``deadline``
+        has passed. The engine calls it after every failed or timed-out swap
+        (whatever the error claimed: a swap found here is confirmed, not
+        retried) and when it takes over an order whose previous worker may
+        have sent a swap, so a swap is never sent twice. Adapters that cannot
+        tell raise :class:`NotImplementedError`: their errors are then taken
+        at their word, and a swap whose call timed out, crashed or was taken
+        over fails with "outcome unknown" instead of being resubmitted blindly.
         """
         raise NotImplementedError
 
