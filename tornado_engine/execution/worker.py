@@ -217,10 +217,12 @@ class Worker:
             if state.get("status") in TERMINAL_VALUES:
                 await self.queue.ack(entry.entry_id)
                 return
+            epoch = int(state.get("epoch") or 0)
+            log.info("worker %s executing orderId=%s (epoch %d)", self.name, order_id, epoch)
             order = Order.from_dict(json.loads(state["order"]))
             self.store.hold(order_id, state)  # to write its record again if Redis loses it
             observer = self.observe_order() if self.observe_order is not None else None
-            emitter = Emitter(self.store, order_id, int(state["seq"]), observer, int(state.get("epoch") or 0))
+            emitter = Emitter(self.store, order_id, int(state["seq"]), observer, epoch)
             try:
                 status = await self.executor.execute(order, emitter, state, park=self.park)
             except OwnershipLost as exc:
