@@ -6,7 +6,8 @@ wait for a deadline), never the venue's dedup. Every executed call appends a
 line to a JSON-lines file shared by every process (``ledger_path``), naming
 the process that traded, so a test counts executions per key. What it does
 honour is the contract's one venue-side fence: a swap past its ``deadline``
-trades nothing.
+trades nothing. A sent swap lands even when its caller is cancelled or frozen,
+as a transaction on a chain does.
 
 Test processes load it as an installed plugin would be: a ``.dist-info`` on
 ``PYTHONPATH`` declares it under the ``tornado_engine`` entry-point group
@@ -74,6 +75,10 @@ class CarelessVenue(Venue):
         await asyncio.sleep(self.latency_s["build"])
 
     async def swap(self, request: SwapRequest) -> SwapResult:
+        # Like a transaction on a chain, a sent swap lands whether or not its caller still waits.
+        return await asyncio.shield(asyncio.ensure_future(self._land(request)))
+
+    async def _land(self, request: SwapRequest) -> SwapResult:
         self.calls += 1
         key = request.idempotency_key
         await asyncio.sleep(self.latency_s["swap"])

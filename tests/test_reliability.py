@@ -172,7 +172,12 @@ async def test_sigterm_closes_sockets_as_going_away_and_hands_back_unfinished_or
     config = make_config(
         engine={
             "simulation": {"latency_scale": 1},
-            "worker": {"shutdown_grace_seconds": 0.2, "visibility_timeout_seconds": 30},
+            # A handed-back swap is resent once its deadline (the swap timeout) has passed.
+            "worker": {
+                "shutdown_grace_seconds": 0.2,
+                "visibility_timeout_seconds": 30,
+                "swap_timeout_ms": 2500,
+            },
         },
         venues=venues(ledger, swap_latency_ms=1500),
     )

@@ -222,7 +222,8 @@ async def test_each_swap_receives_the_request_its_build_did(client, recorder, or
 
 
 @pytest.mark.gen_test(timeout=20)
-@pytest.mark.parametrize("engine_overrides", [{"worker": {"swap_timeout_ms": 30_000}}], indirect=True)
+# The successor resends only once the first call's deadline (the swap timeout) has passed.
+@pytest.mark.parametrize("engine_overrides", [{"worker": {"swap_timeout_ms": 1_000}}])
 async def test_a_worker_taking_over_resends_the_swap_with_the_quote_its_build_had(
     client, engine, recorder, config_dir, redis_server
 ):

@@ -23,8 +23,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from tornado_engine.config import EngineConfig, WorkerConfig
 from tornado_engine.execution.quoting import QuoteOutcome
 from tornado_engine.execution.routing import Route, RoutePlanner
@@ -99,13 +97,6 @@ class Emitter:
             raise OwnershipLost(
                 f"orderId={self.order_id} was taken over before swap {key} (epoch {self.epoch})"
             )
-
-    async def release(self, key: str) -> None:
-        """Swap ``key``'s call was cancelled here (a shutdown): a successor need not wait for its deadline."""
-        try:
-            await self.store.fence(self.order_id, self.epoch, key, 0.0)
-        except (RedisError, OSError) as exc:  # the successor waits for the deadline instead
-            log.warning("orderId=%s: could not record swap %s as cancelled (%s)", self.order_id, key, exc)
 
 
 def backoff_ms(config: WorkerConfig, attempt: int) -> float:
@@ -437,9 +428,6 @@ class OrderExecutor:
             result = await _call_venue(
                 venue, "the swap", venue.swap(swap), self.config.swap_timeout_ms / 1000
             )
-        except asyncio.CancelledError:
-            await emitter.release(key)
-            raise
         except StageError as exc:
             # Whatever the error says (a plugin may raise after its trade landed), ask the venue.
             found = await self._lookup(venue, key, trust=None if exc.ambiguous else exc)
