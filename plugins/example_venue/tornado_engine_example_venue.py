@@ -57,6 +57,8 @@ class OrcaLikeVenue(Venue):
             if done is not None:
                 return done
             await asyncio.sleep(self.latency_s)
+            if request.past_deadline():  # the engine may already have resent it elsewhere
+                raise FinalVenueError(f"{self.name}: the swap arrived after its deadline; nothing traded")
             digest = hashlib.sha256(f"{self.name}:{request.idempotency_key}".encode()).hexdigest()
             price = request.quote.price
             result = SwapResult(digest, price, request.amount * price * (1 - request.quote.fee))

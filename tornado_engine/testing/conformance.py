@@ -3,8 +3,9 @@
 The engine trusts a venue for very little, but for these it must: a quote of
 the right shape, prompt answers under a deadline, failures classified as
 :class:`VenueError` subclasses, swaps idempotent by ``idempotency_key`` and
-looked up by it, and no damage when a call is cancelled half-way (the engine
-cancels every call that overruns its timeout). A plugin author writes::
+looked up by it, no trade past a swap's ``deadline``, and no damage when a
+call is cancelled half-way (the engine cancels every call that overruns its
+timeout). A plugin author writes::
 
     from tornado_engine.testing import VenueConformance, venue_settings
 
@@ -21,8 +22,10 @@ instead of hanging the run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -266,6 +269,25 @@ class VenueConformance:
         except NotImplementedError:
             pytest.skip("status() is not implemented")
         assert status is None, "status() of a key never sent must be None (the engine may resend it)"
+
+    def test_swap_past_its_deadline_trades_nothing(self, venue: Venue) -> None:
+        """The engine resends a swap a stalled worker sent only after that swap's deadline."""
+
+        async def late_swap() -> tuple[SwapRequest, SwapResult | None]:
+            request = self.quote_request()
+            quote = check_quote(venue, await venue.quote(request), request)
+            swap = dataclasses.replace(self.swap_request(quote, request), deadline=time.time() - 1)
+            with pytest.raises(FinalVenueError) as caught:
+                await venue.swap(swap)
+            assert str(caught.value), "a VenueError needs a message: it reaches the client"
+            try:
+                return swap, await venue.status(swap.idempotency_key)
+            except NotImplementedError:
+                return swap, None
+
+        swap, status = run_limited(late_swap(), self.deadline_s * 2)
+        assert status is None, "a swap refused for its deadline must not be reported as executed"
+        assert self.executed(venue, swap.idempotency_key) in (None, 0), "a swap past its deadline traded"
 
     # -- cancellation --------------------------------------------------------------
 

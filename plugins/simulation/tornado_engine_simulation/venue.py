@@ -245,6 +245,8 @@ class SimulatedVenue(Venue, PoolAdmin):
         done = self.ledger.get(request.idempotency_key)  # a concurrent call with this key won
         if done is not None:
             return done
+        if request.past_deadline():  # the engine may have resent it from another worker by now
+            raise FinalVenueError(f"{self.name}: the swap arrived after its deadline; nothing was traded")
         result = self._execute(request, self._view(request.order_id) * jitter)
         # The swap has landed; confirmation takes a while longer (a crash here
         # leaves an executed swap the engine has not yet confirmed).
