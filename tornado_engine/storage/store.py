@@ -29,7 +29,7 @@ from tornado_engine.orders.order import Order
 from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.storage.batching import CommandBatcher
 from tornado_engine.storage.keys import Keys
-from tornado_engine.storage.replies import Fields, fields, stream_entries
+from tornado_engine.storage.replies import Fields, fields, stream_entries, texts
 
 log = logging.getLogger(__name__)
 
@@ -312,12 +312,13 @@ class OrderStore:
                 log.warning("orderId=%s: record written again after the Redis data loss", order_id)
         return sum(result is True for result in results)
 
-    async def take(self, order_id: str, owner: str) -> dict[str, str] | None:
+    async def take(self, order_id: str, owner: str) -> Fields | None:
         """Take the order over: bump its epoch, name ``owner``, return its state (None: unknown)."""
         reply = await self._take(keys=[self.keys.order(order_id)], args=[owner])
         if not reply:
             return None
-        return dict(zip(reply[::2], reply[1::2], strict=True))
+        flat = texts(reply)
+        return dict(zip(flat[::2], flat[1::2], strict=True))
 
     async def fence(self, order_id: str, epoch: int, key: str, deadline: float) -> bool:
         """Before a swap call: True (and ``key`` recorded as sent) only while ``epoch`` owns the order."""
