@@ -21,6 +21,7 @@ import fcntl
 import json
 import os
 import random
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,8 @@ class CarelessVenue(Venue):
     """Fixed price (with ``depth``, a constant-product-like impact); options set latencies and lies.
 
     ``failure_rate``: share of swap calls that raise RetryableVenueError before trading;
-    ``raise_after_trade``: every swap raises RetryableVenueError after its trade landed.
+    ``raise_after_trade``: every swap raises RetryableVenueError after its trade landed;
+    ``clock_behind_ms``: how far the venue's clock (which judges deadlines) runs behind.
     """
 
     def __init__(self, settings: VenueSettings) -> None:
@@ -60,6 +62,7 @@ class CarelessVenue(Venue):
         }
         self.failure_rate = options.get_number("failure_rate", 0.0, minimum=0, maximum=1)
         self.raise_after_trade = options.get_bool("raise_after_trade", False)
+        self.clock_behind_s = options.get_number("clock_behind_ms", 0.0, minimum=0) / 1000
         self.calls = 0
 
     def _amount_out(self, from_token: str, to_token: str, amount: float) -> float:
@@ -84,7 +87,7 @@ class CarelessVenue(Venue):
         await asyncio.sleep(self.latency_s["swap"])
         if random.Random(f"{key}:{os.getpid()}:{self.calls}").random() < self.failure_rate:
             raise RetryableVenueError(f"{self.name}: simulated RPC failure, nothing traded")
-        if request.past_deadline():
+        if request.past_deadline(time.time() - self.clock_behind_s):
             raise FinalVenueError(f"{self.name}: swap {key} arrived after its deadline; nothing traded")
         out = self._amount_out(request.from_token, request.to_token, request.amount)
         result = SwapResult(f"tx-{uuid.uuid4().hex}", out / request.amount, out)

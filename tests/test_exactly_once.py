@@ -96,6 +96,20 @@ async def test_each_leg_of_a_split_whose_plugin_raised_after_trading_trades_once
     assert {f["txHash"] for f in frames[-1]["fills"]} == {t["tx_hash"] for t in trades}
 
 
+@pytest.mark.parametrize(
+    "venues_config", [(one_venue, {"swap_latency_ms": 500, "clock_behind_ms": 900})], indirect=True
+)
+@pytest.mark.parametrize("engine_overrides", [{"worker": {"swap_timeout_ms": 300}}])
+@pytest.mark.gen_test(timeout=15)
+async def test_a_timed_out_swap_that_lands_late_at_a_venue_whose_clock_lags_is_confirmed_not_resent(
+    venues_config, engine_overrides, client, ledger
+):
+    frames = await client.run_order()
+    assert statuses(frames) == ["pending", "routing", "building", "submitted", "confirmed"]
+    (trade,) = ledger_entries(ledger)  # it landed after the engine's timeout, before the venue's deadline
+    assert frames[-1]["txHash"] == trade["tx_hash"]
+
+
 @pytest.mark.parametrize("venues_config", [(two_deep_venues, {"plugin": "hooked"})], indirect=True)
 @pytest.mark.gen_test(timeout=15)
 async def test_a_worker_whose_order_was_taken_over_between_legs_sends_no_further_leg(

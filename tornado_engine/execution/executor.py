@@ -399,17 +399,7 @@ class OrderExecutor:
         result = await self._lookup(venue, key)
         deadline = sent.get(key)
         if result is None and deadline is not None:
-            wait = deadline + DEADLINE_GRACE_S - self.clock()
-            if wait > 0:
-                log.warning(
-                    "orderId=%s: swap %s may still be in flight at %s; waiting %.1fs for its deadline",
-                    order.order_id,
-                    key,
-                    venue.name,
-                    wait,
-                )
-                await self.sleep(wait)
-                result = await self._lookup(venue, key)
+            result = await self._after_deadline(order, venue, key, deadline)
         if result is not None:
             log.warning("orderId=%s: swap %s had executed before the takeover", order.order_id, key)
         elif key in sent:
@@ -417,6 +407,23 @@ class OrderExecutor:
                 "orderId=%s: swap %s never executed at %s; resubmitting it", order.order_id, key, venue.name
             )
         return result
+
+    async def _after_deadline(
+        self, order: Order, venue: Venue, key: str, deadline: float
+    ) -> SwapResult | None:
+        """Ask about swap ``key`` again once its deadline (and the clock-skew grace) has passed."""
+        wait = deadline + DEADLINE_GRACE_S - self.clock()
+        if wait <= 0:
+            return None
+        log.warning(
+            "orderId=%s: swap %s may still be in flight at %s; waiting %.1fs for its deadline",
+            order.order_id,
+            key,
+            venue.name,
+            wait,
+        )
+        await self.sleep(wait)
+        return await self._lookup(venue, key)
 
     async def _swap(self, order: Order, emitter: Emitter, venue: Venue, swap: SwapRequest) -> SwapResult:
         """One swap call, fenced; a failure is looked up by key before it is believed."""
@@ -431,6 +438,9 @@ class OrderExecutor:
         except StageError as exc:
             # Whatever the error says (a plugin may raise after its trade landed), ask the venue.
             found = await self._lookup(venue, key, trust=None if exc.ambiguous else exc)
+            if found is None and exc.ambiguous and self.clock() >= deadline:
+                # Timed out: the call may still land at a venue whose clock runs a little behind.
+                found = await self._after_deadline(order, venue, key, deadline)
             if found is None:
                 raise
             log.warning(
