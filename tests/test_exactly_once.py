@@ -132,7 +132,7 @@ async def test_a_worker_whose_order_was_taken_over_between_legs_sends_no_further
     (trade,) = ledger_entries(ledger)  # leg 1 traded; leg 2 was never sent by the fenced-out worker
     assert trade["key"] == f"{order_id}:1:1"
     state = await engine.store.state(order_id)
-    assert state["status"] == "submitted" and state["epoch"] == "1" and f"sent:{order_id}:1:2" not in state
+    assert state["status"] == "submitted" and state["lease"] == "1" and f"sent:{order_id}:1:2" not in state
 
 
 @pytest.mark.gen_test(timeout=10)
@@ -140,11 +140,11 @@ async def test_a_worker_fenced_out_by_a_takeover_can_record_nothing_and_send_not
     order = Order(str(uuid.uuid4()), "SOL", "USDC", 1.0)
     await engine.store.create(order, order_frame(order.order_id, Status.PENDING, 1), queue=None)
     state = await engine.store.take(order.order_id, "successor")
-    assert state["epoch"] == "1" and state["owner"] == "successor"
+    assert state["lease"] == "1" and state["owner"] == "successor"
     routing = order_frame(order.order_id, Status.ROUTING, 2)
-    assert not await engine.store.append(order.order_id, routing, epoch=0)  # a fresh seq, a stale epoch
+    assert not await engine.store.append(order.order_id, routing, lease=0)  # a fresh seq, a stale lease
     assert not await engine.store.fence(order.order_id, 0, f"{order.order_id}:1", 0.0)
-    assert await engine.store.append(order.order_id, routing, epoch=1)
+    assert await engine.store.append(order.order_id, routing, lease=1)
     assert await engine.store.fence(order.order_id, 1, f"{order.order_id}:1", 12.5)
     assert (await engine.store.state(order.order_id))[f"sent:{order.order_id}:1"] == "12.5"
 

@@ -1,7 +1,7 @@
 """A worker frozen past the visibility timeout (SIGSTOP) and woken (SIGCONT) while another took over.
 
 The venue here trades every call it gets, repeated key or not (tests/careless_venue.py),
-so zero double executions is the engine's doing: the epoch fence on every event and
+so zero double executions is the engine's doing: the lease fence on every event and
 before every swap, the lookup of every swap a predecessor sent, and the wait for a
 swap's deadline while the stalled worker's call may still land.
 """

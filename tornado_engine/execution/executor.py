@@ -6,7 +6,7 @@ retryable and attempts remain, with exponential backoff, and the client sees
 each decision as a ``retrying`` or ``failed`` frame that says why.
 
 No swap executes twice: every swap call is preceded by a fence (the worker
-still holds the order's epoch, and the key and its deadline are recorded),
+still holds the order's lease, and the key and its deadline are recorded),
 every failed swap is looked up at the venue by its idempotency key whatever
 its error claimed, and a worker that takes an order over asks the venue about
 every swap its predecessor may have sent, waiting out the swap's deadline when
@@ -59,7 +59,7 @@ class StageError(Exception):
 class Emitter:
     """Numbers and records an order's events; seq continues from what Redis holds.
 
-    ``epoch`` is the fencing token the worker took the order with: every event
+    ``lease`` is the fencing token the worker took the order with: every event
     and every swap is refused once another worker has taken the order over.
     ``observer`` (metrics) is told of every event once it is recorded.
     """
@@ -70,21 +70,21 @@ class Emitter:
         order_id: str,
         last_seq: int,
         observer: Callable[[Status], None] | None = None,
-        epoch: int = 0,
+        lease: int = 0,
     ) -> None:
         self.store = store
         self.order_id = order_id
         self.seq = last_seq
         self.observer = observer
-        self.epoch = epoch
+        self.lease = lease
 
     async def emit(self, status: Status, state: dict[str, str] | None = None, **fields: Any) -> None:
         """Record the next frame; ``state`` goes to the order hash in the same step."""
         frame = order_frame(self.order_id, status, self.seq + 1, **fields)
-        if not await self.store.append(self.order_id, frame, state, self.epoch):
+        if not await self.store.append(self.order_id, frame, state, self.lease):
             raise OwnershipLost(
                 f"seq {self.seq + 1} of orderId={self.order_id} was already recorded, "
-                f"or the order was taken over (epoch {self.epoch})"
+                f"or the order was taken over (lease {self.lease})"
             )
         self.seq += 1
         log.info("event orderId=%s status=%s seq=%s", self.order_id, status, self.seq)
@@ -93,9 +93,9 @@ class Emitter:
 
     async def fence(self, key: str, deadline: float) -> None:
         """Just before swap ``key``: raise :class:`OwnershipLost` unless this worker still owns the order."""
-        if not await self.store.fence(self.order_id, self.epoch, key, deadline):
+        if not await self.store.fence(self.order_id, self.lease, key, deadline):
             raise OwnershipLost(
-                f"orderId={self.order_id} was taken over before swap {key} (epoch {self.epoch})"
+                f"orderId={self.order_id} was taken over before swap {key} (lease {self.lease})"
             )
 
 

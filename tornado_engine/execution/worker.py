@@ -207,7 +207,7 @@ class Worker:
                     "order": entry.order,
                 }
             else:
-                # A takeover (or a redelivery): bump the order's epoch, fencing out its previous owner.
+                # A takeover (or a redelivery): bump the order's lease, fencing out its previous owner.
                 state = await self.store.take(order_id, self.name)
             if state is None or "order" not in state:
                 # None, or a hash without its order: Redis lost the record (see storage.epoch).
@@ -217,12 +217,12 @@ class Worker:
             if state.get("status") in TERMINAL_VALUES:
                 await self.queue.ack(entry.entry_id)
                 return
-            epoch = int(state.get("epoch") or 0)
-            log.info("worker %s executing orderId=%s (epoch %d)", self.name, order_id, epoch)
+            lease = int(state.get("lease") or 0)
+            log.info("worker %s executing orderId=%s (lease %d)", self.name, order_id, lease)
             order = Order.from_dict(json.loads(state["order"]))
             self.store.hold(order_id, state)  # to write its record again if Redis loses it
             observer = self.observe_order() if self.observe_order is not None else None
-            emitter = Emitter(self.store, order_id, int(state["seq"]), observer, epoch)
+            emitter = Emitter(self.store, order_id, int(state["seq"]), observer, lease)
             try:
                 status = await self.executor.execute(order, emitter, state, park=self.park)
             except OwnershipLost as exc:

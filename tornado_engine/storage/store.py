@@ -5,9 +5,9 @@ entry id ``0-<seq>`` and published on the updates channel, in one script, so
 a late or reconnecting client can be given exactly what it missed. The entry
 id doubles as a fence: a second writer that tries to reuse a seq is refused.
 
-The order hash's ``epoch`` is the ownership fencing token: a worker that takes
+The order hash's ``lease`` (a number) is the ownership fencing token: a worker that takes
 an order over bumps it (:meth:`OrderStore.take`), and every event and every
-swap a worker sends (:meth:`OrderStore.fence`) first checks that the epoch is
+swap a worker sends (:meth:`OrderStore.fence`) first checks that the lease is
 still the one it took the order with. A stalled worker that wakes up after a
 takeover can neither record nor trade. ``sent:<key>`` fields record, before
 each swap call, the idempotency key and the deadline the venue was given.
@@ -54,12 +54,12 @@ return 1
 """
 
 # KEYS: order hash, events stream. ARGV: seq, status, frame, channel, message,
-# retention seconds (0 = keep), updatedAt, epoch, then field/value pairs for the hash.
-# Refused (0) when another worker took the order over (epoch) or recorded this seq first.
+# retention seconds (0 = keep), updatedAt, lease, then field/value pairs for the hash.
+# Refused (0) when another worker took the order over (lease) or recorded this seq first.
 _APPEND = """
 local whole = redis.call('HEXISTS', KEYS[1], 'order')
 -- A record Redis lost proves nothing about ownership: its holder writes it again.
-if whole == 1 and (redis.call('HGET', KEYS[1], 'epoch') or '0') ~= ARGV[8] then
+if whole == 1 and (redis.call('HGET', KEYS[1], 'lease') or '0') ~= ARGV[8] then
   return 0
 end
 local added = redis.pcall('XADD', KEYS[2], '0-' .. ARGV[1], 's', ARGV[2], 'f', ARGV[3])
@@ -125,20 +125,21 @@ class HeldOrder:
     frame: str = ""
 
 
-# A takeover: the next epoch, and the state to resume from. KEYS: order hash. ARGV: owner.
+# A takeover: the next lease, and the state to resume from. KEYS: order hash. ARGV: owner.
 _TAKE = """
 if redis.call('HEXISTS', KEYS[1], 'order') == 0 then
   return false
 end
-redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('HINCRBY', KEYS[1], 'lease', 1)
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 return redis.call('HGETALL', KEYS[1])
 """
 
 # Just before a swap call: still the owner? Then record the key and its deadline.
-# KEYS: order hash. ARGV: epoch, idempotency key, deadline (epoch seconds).
+# KEYS: order hash. ARGV: lease, idempotency key, deadline (epoch seconds).
 _FENCE = """
-if redis.call('HEXISTS', KEYS[1], 'order') == 1 and (redis.call('HGET', KEYS[1], 'epoch') or '0') ~= ARGV[1] then
+local whole = redis.call('HEXISTS', KEYS[1], 'order')
+if whole == 1 and (redis.call('HGET', KEYS[1], 'lease') or '0') ~= ARGV[1] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'sent:' .. ARGV[2], ARGV[3])
@@ -229,10 +230,10 @@ class OrderStore:
         )
 
     async def append(
-        self, order_id: str, frame: dict[str, Any], state: dict[str, str] | None = None, epoch: int = 0
+        self, order_id: str, frame: dict[str, Any], state: dict[str, str] | None = None, lease: int = 0
     ) -> bool:
         """Record and publish one event; False when its seq was already taken, or
-        when the order's epoch is no longer ``epoch`` (another worker took it over).
+        when the order's lease is no longer ``lease`` (another worker took it over).
 
         ``state`` fields are written to the order hash in the same step, so
         what a successor worker needs to resume is never out of step with
@@ -253,7 +254,7 @@ class OrderStore:
                 live_message(order_id, seq, status, text),
                 retention,
                 str(time.time()),
-                str(epoch),
+                str(lease),
                 *(item for pair in (state or {}).items() for item in pair),
             ],
         )
@@ -313,17 +314,17 @@ class OrderStore:
         return sum(result is True for result in results)
 
     async def take(self, order_id: str, owner: str) -> Fields | None:
-        """Take the order over: bump its epoch, name ``owner``, return its state (None: unknown)."""
+        """Take the order over: bump its lease, name ``owner``, return its state (None: unknown)."""
         reply = await self._take(keys=[self.keys.order(order_id)], args=[owner])
         if not reply:
             return None
         flat = texts(reply)
         return dict(zip(flat[::2], flat[1::2], strict=True))
 
-    async def fence(self, order_id: str, epoch: int, key: str, deadline: float) -> bool:
-        """Before a swap call: True (and ``key`` recorded as sent) only while ``epoch`` owns the order."""
+    async def fence(self, order_id: str, lease: int, key: str, deadline: float) -> bool:
+        """Before a swap call: True (and ``key`` recorded as sent) only while ``lease`` owns the order."""
         return bool(
-            await self._fence(keys=[self.keys.order(order_id)], args=[str(epoch), key, repr(deadline)])
+            await self._fence(keys=[self.keys.order(order_id)], args=[str(lease), key, repr(deadline)])
         )
 
     async def exists(self, order_id: str) -> bool:
