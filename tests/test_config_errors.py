@@ -64,8 +64,8 @@ def test_misspelt_key_gets_did_you_mean_and_the_known_keys(write):
     directory = write(engine="worker: {concurency: 5}\n")
     assert str(config_error(directory)) == (
         f"{directory / 'engine.yaml'}, line 1: worker.concurency: unknown key; did you mean "
-        "'concurrency'? (known keys: backoff_base_ms, backoff_max_ms, concurrency, max_attempts, "
-        "quote_timeout_ms, shutdown_grace_seconds, swap_timeout_ms, visibility_timeout_seconds)"
+        "'concurrency'? (known keys: backoff_base_ms, backoff_max_ms, concurrency, loop_stall_threshold_ms, "
+        "max_attempts, quote_timeout_ms, shutdown_grace_seconds, swap_timeout_ms, visibility_timeout_seconds)"
     )
 
 

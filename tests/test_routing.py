@@ -237,6 +237,12 @@ async def route(*venues: Venue, timeout_s: float = TIMEOUT_S) -> dict[str, Quote
     return {o.venue: o for o in await gather_quotes(venues, request(), timeout_s)}
 
 
+FEE_ERROR = (
+    "returned a quote with a fee of {!r}: the fee is a fraction of the input, "
+    "at least 0 and below 1 (0.003 is 0.3%)"
+)
+
+
 @pytest.mark.gen_test(timeout=15)
 @pytest.mark.parametrize(
     ("value", "error"),
@@ -248,19 +254,27 @@ async def route(*venues: Venue, timeout_s: float = TIMEOUT_S) -> dict[str, Quote
         (Quote("bad", 145.0, 0.003, math.inf), "returned a quote with an invalid amount_out: inf"),
         (Quote("bad", True, 0.003, 290.0), "returned a quote with an invalid price: True"),
         (Quote("bad", "145", 0.003, 290.0), "returned a quote with an invalid price: '145'"),
-        (Quote("bad", -145.0, 0.003, 290.0), None),
-        (Quote("bad", 145.0, 0.003, -1.0), None),
-        (Quote("bad", 145.0, 0.003, 0.0), None),
-        (Quote("bad", 145.0, 1.5, 290.0), None),
-        (Quote("bad", 145.0, -0.1, 290.0), None),
+        (
+            Quote("bad", -145.0, 0.003, 290.0),
+            "returned a quote with a price of -145.0: a price must be above 0",
+        ),
+        (
+            Quote("bad", 145.0, 0.003, -1.0),
+            "returned a quote paying out -1.0: a quote must pay out more than 0",
+        ),
+        (
+            Quote("bad", 145.0, 0.003, 0.0),
+            "returned a quote paying out 0.0: a quote must pay out more than 0",
+        ),
+        (Quote("bad", 145.0, 1.5, 290.0), FEE_ERROR.format(1.5)),
+        (Quote("bad", 145.0, -0.1, 290.0), FEE_ERROR.format(-0.1)),
     ],
 )
 async def test_garbage_quote_is_that_venues_error_and_the_others_still_quote(value, error):
     outcomes = await route(returning(value), good("fine"))
     bad = outcomes["bad"]
     assert bad.quote is None
-    expected = error or "returned a quote with a non-positive price or output, or a fee outside [0, 1)"
-    assert bad.error == expected
+    assert bad.error == error
     assert outcomes["fine"].quote is not None
     assert best_quote(outcomes.values()).venue == "fine"
 

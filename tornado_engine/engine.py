@@ -37,6 +37,7 @@ from tornado_engine.storage.store import OrderStore
 from tornado_engine.storage.updates import UpdateHub
 from tornado_engine.venues.api import Venue
 from tornado_engine.venues.host import PluginHost
+from tornado_engine.venues.watchdog import LoopWatchdog
 from tornado_engine.waiting.base import WaitingStore
 from tornado_engine.waiting.in_memory import MemoryWaitingStore
 from tornado_engine.waiting.in_redis import RedisWaitingStore
@@ -81,8 +82,19 @@ class Engine:
         self._background: set[asyncio.Task] = set()
         self.worker: Worker | None = None
         self.metrics = EngineMetrics()
+        self.metrics.watch_plugins(self.plugins.report)
+        self.watchdog = LoopWatchdog(
+            config.worker.loop_stall_threshold_ms / 1000,
+            plugin_of=self.plugins.plugin_of,
+            on_stall=self.metrics.observe_stall,
+            on_abandon=self.metrics.observe_abandoned,
+        )
         self.executor = OrderExecutor(
-            lambda: self.venues, config.worker, settings=config, observe_quotes=self.metrics.observe_quotes
+            lambda: self.venues,
+            config.worker,
+            settings=config,
+            observe_quotes=self.metrics.observe_quotes,
+            watchdog=self.watchdog,
         )
 
     def switch_venues(self, config: EngineConfig, venues: Mapping[str, Venue]) -> None:
@@ -125,6 +137,7 @@ class Engine:
         if self.redis_url is None:
             self.embedded = EmbeddedRedis()
             self.redis_url = self.embedded.url
+        self.watchdog.start()
         self.redis = connect(self.redis_url, max_connections=self.config.redis.max_connections)
         self.blocking_redis = connect(self.redis_url, blocking=True, max_connections=16)
         batcher = CommandBatcher(self.redis)
@@ -170,6 +183,7 @@ class Engine:
                 await client.aclose()
         if self.embedded is not None:
             self.embedded.close()
+        await self.watchdog.stop()
 
     async def scrape_metrics(self) -> bytes:
         """What ``GET /metrics`` serves: the counters kept so far, and the backlog read now."""

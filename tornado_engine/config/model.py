@@ -76,6 +76,7 @@ class WorkerConfig:
     swap_timeout_ms: float = setting(30_000.0, minimum=0, exclusive_minimum=True)
     visibility_timeout_seconds: float = setting(60.0, minimum=0, exclusive_minimum=True)
     shutdown_grace_seconds: float = setting(5.0, minimum=0)
+    loop_stall_threshold_ms: float = setting(100.0, minimum=0, exclusive_minimum=True)
 
 
 @dataclass(frozen=True)

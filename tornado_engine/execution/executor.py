@@ -32,8 +32,8 @@ from tornado_engine.orders.frames import order_frame
 from tornado_engine.orders.order import Order, iso
 from tornado_engine.orders.statuses import Status
 from tornado_engine.storage.store import OrderStore, sent_swaps
-from tornado_engine.timeouts import within
 from tornado_engine.venues.api import SwapRequest, SwapResult, Venue, VenueError
+from tornado_engine.venues.watchdog import LoopWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,12 @@ def backoff_ms(config: WorkerConfig, attempt: int) -> float:
     return min(config.backoff_base_ms * 2 ** (attempt - 1), config.backoff_max_ms)
 
 
-async def _call_venue(venue: Venue, stage: str, call: Awaitable[Any], timeout_s: float) -> Any:
+async def _call_venue(
+    venue: Venue, stage: str, call: Awaitable[Any], timeout_s: float, watchdog: LoopWatchdog
+) -> Any:
     """Run one venue call under a timeout and classify whatever goes wrong."""
     try:
-        return await within(timeout_s, call)
+        return await watchdog.call(venue.name, stage, call, timeout_s)
     except asyncio.TimeoutError:
         raise StageError(
             f"{venue.name} did not answer {stage} within {timeout_s * 1000:g} ms", True, ambiguous=True
@@ -135,6 +137,7 @@ class OrderExecutor:
         settings: EngineConfig | None = None,
         clock: Callable[[], float] = time.time,
         observe_quotes: Callable[[list[QuoteOutcome]], None] | None = None,
+        watchdog: LoopWatchdog | None = None,
     ) -> None:
         self.venues = venues
         self.config = config
@@ -145,7 +148,10 @@ class OrderExecutor:
         self.orders = settings.orders
         self.routing = settings.routing
         self.decimals = settings.venues.decimals
-        self.planner = RoutePlanner(self.routing, self.decimals, config.quote_timeout_ms / 1000)
+        self.watchdog = watchdog or LoopWatchdog()
+        self.planner = RoutePlanner(
+            self.routing, self.decimals, config.quote_timeout_ms / 1000, self.watchdog
+        )
 
     async def execute(
         self,
@@ -305,7 +311,7 @@ class OrderExecutor:
             for planned in plan.swaps:
                 venue = venues[planned.venue]
                 build = venue.build(planned.request)
-                await _call_venue(venue, "building", build, self.config.swap_timeout_ms / 1000)
+                await _call_venue(venue, "building", build, self.config.swap_timeout_ms / 1000, self.watchdog)
             if self.clock() < expires:
                 break
             log.info("orderId=%s: the quote expired before submission; re-quoting", order.order_id)
@@ -365,7 +371,9 @@ class OrderExecutor:
         cannot report a status is then taken at its word (None).
         """
         try:
-            result = await within(self.config.swap_timeout_ms / 1000, venue.status(key))
+            result = await self.watchdog.call(
+                venue.name, "the status lookup", venue.status(key), self.config.swap_timeout_ms / 1000
+            )
         except NotImplementedError:
             if trust is not None:
                 return None
@@ -433,7 +441,7 @@ class OrderExecutor:
         await emitter.fence(key, deadline)
         try:
             result = await _call_venue(
-                venue, "the swap", venue.swap(swap), self.config.swap_timeout_ms / 1000
+                venue, "the swap", venue.swap(swap), self.config.swap_timeout_ms / 1000, self.watchdog
             )
         except StageError as exc:
             # Whatever the error says (a plugin may raise after its trade landed), ask the venue.

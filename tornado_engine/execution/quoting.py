@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tornado_engine.timeouts import within
 from tornado_engine.venues.api import Quote, QuoteRequest, Venue, VenueError
+from tornado_engine.venues.watchdog import LoopWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +38,30 @@ def _check_quote(venue: Venue, quote: object) -> Quote:
         value = getattr(quote, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise VenueError(f"returned a quote with an invalid {name}: {value!r}")
-    if quote.price <= 0 or quote.amount_out <= 0 or not 0 <= quote.fee < 1:
-        raise VenueError("returned a quote with a non-positive price or output, or a fee outside [0, 1)")
+    if quote.price <= 0:
+        raise VenueError(f"returned a quote with a price of {quote.price!r}: a price must be above 0")
+    if quote.amount_out <= 0:
+        raise VenueError(
+            f"returned a quote paying out {quote.amount_out!r}: a quote must pay out more than 0"
+        )
+    if not 0 <= quote.fee < 1:
+        raise VenueError(
+            f"returned a quote with a fee of {quote.fee!r}: the fee is a fraction of the input, "
+            "at least 0 and below 1 (0.003 is 0.3%)"
+        )
     if quote.venue != venue.name:  # credit it to the venue that gave it; keep every other field
         quote = dataclasses.replace(quote, venue=venue.name)
     return quote
 
 
-async def _quote_one(venue: Venue, request: QuoteRequest, timeout_s: float) -> QuoteOutcome:
+async def _quote_one(
+    venue: Venue, request: QuoteRequest, timeout_s: float, watchdog: LoopWatchdog
+) -> QuoteOutcome:
     started = time.monotonic()
     try:
-        quote = await within(timeout_s, venue.quote(request))
+        quote = await watchdog.call(
+            venue.name, "quote", venue.quote(request), timeout_s, reject_blocking=True
+        )
         return QuoteOutcome(venue.name, quote=_check_quote(venue, quote), seconds=time.monotonic() - started)
     except asyncio.TimeoutError:
         error = f"no quote within {timeout_s * 1000:g} ms"
@@ -62,11 +75,15 @@ async def _quote_one(venue: Venue, request: QuoteRequest, timeout_s: float) -> Q
 
 
 async def gather_quotes(
-    venues: Iterable[Venue], request: QuoteRequest, timeout_s: float
+    venues: Iterable[Venue], request: QuoteRequest, timeout_s: float, watchdog: LoopWatchdog | None = None
 ) -> list[QuoteOutcome]:
-    """Quote on every venue that trades the pair, concurrently, each under ``timeout_s``."""
+    """Quote on every venue that trades the pair, concurrently, each under ``timeout_s``.
+
+    ``watchdog`` runs each call (the engine's, so stalls are named and counted).
+    """
+    watchdog = watchdog or LoopWatchdog()
     eligible = [v for v in venues if v.supports(request.from_token, request.to_token)]
-    return list(await asyncio.gather(*(_quote_one(v, request, timeout_s) for v in eligible)))
+    return list(await asyncio.gather(*(_quote_one(v, request, timeout_s, watchdog) for v in eligible)))
 
 
 def best_quote(outcomes: Iterable[QuoteOutcome]) -> Quote | None:

@@ -25,6 +25,7 @@ from tornado_engine.config import RoutingConfig
 from tornado_engine.execution.quoting import QuoteOutcome, best_quote, gather_quotes
 from tornado_engine.orders.amounts import DEFAULT_DECIMALS, to_units
 from tornado_engine.venues.api import Quote, QuoteRequest, Venue
+from tornado_engine.venues.watchdog import LoopWatchdog
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,17 @@ def best_split(table: Mapping[str, Sequence[float]], steps: int) -> tuple[float,
 
 
 class RoutePlanner:
-    def __init__(self, routing: RoutingConfig, decimals: Mapping[str, int], quote_timeout_s: float) -> None:
+    def __init__(
+        self,
+        routing: RoutingConfig,
+        decimals: Mapping[str, int],
+        quote_timeout_s: float,
+        watchdog: LoopWatchdog | None = None,
+    ) -> None:
         self.routing = routing
         self.decimals = decimals
         self.timeout_s = quote_timeout_s
+        self.watchdog = watchdog or LoopWatchdog()
 
     def units(self, token: str, amount: float) -> int:
         return to_units(amount, self.decimals.get(token, DEFAULT_DECIMALS))
@@ -147,7 +155,7 @@ class RoutePlanner:
         """The best route; one with no legs (kind ``none``) when no venue or hop can fill the order."""
         venues = list(venues)
         request = QuoteRequest(order_id, from_token, to_token, amount, units)
-        outcomes = await gather_quotes(venues, request, self.timeout_s)
+        outcomes = await gather_quotes(venues, request, self.timeout_s, self.watchdog)
         best = best_quote(outcomes)
         if best is not None:
             direct = Leg(best.venue, from_token, to_token, amount, units, 100, best)
@@ -172,7 +180,10 @@ class RoutePlanner:
         by_name = {v.name: v for v in venues if v.name in quoted}
         parts = {(name, k): self._part(request, k * step) for name in by_name for k in range(1, steps)}
         answers = await asyncio.gather(
-            *(gather_quotes([by_name[name]], req, self.timeout_s) for (name, _), req in parts.items())
+            *(
+                gather_quotes([by_name[name]], req, self.timeout_s, self.watchdog)
+                for (name, _), req in parts.items()
+            )
         )
         quotes: dict[tuple[str, int], Quote] = {}
         for key, answer in zip(parts, answers, strict=True):
@@ -244,6 +255,7 @@ class RoutePlanner:
                         request.order_id, request.from_token, via, request.amount, request.amount_units
                     ),
                     self.timeout_s,
+                    self.watchdog,
                 )
             )
             if first is None:
@@ -257,6 +269,7 @@ class RoutePlanner:
                     venues,
                     QuoteRequest(request.order_id, via, request.to_token, first.amount_out, mid_units),
                     self.timeout_s,
+                    self.watchdog,
                 )
             )
             if second is None:

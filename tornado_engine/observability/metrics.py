@@ -63,9 +63,59 @@ class _SocketCollector(Collector):
         )
 
 
+PLUGIN_STATES = ("loaded", "failed", "disabled")
+VENUE_STATES = ("running", "unavailable", "disabled")
+
+
+class _PluginCollector(Collector):
+    """Each plugin's and venue's state and the last reload's result, read from the report when scraped.
+
+    ``report`` returns what :meth:`PluginHost.report` does (states change on reload).
+    """
+
+    def __init__(self, report: Callable[[], dict[str, Any]]) -> None:
+        self.report = report
+
+    def collect(self) -> Iterator[Any]:
+        report = self.report()
+        plugins = GaugeMetricFamily(
+            "tornado_engine_plugin_state",
+            "1 for each plugin's current state (loaded, failed, disabled); see /health for the reason",
+            labels=["plugin", "state"],
+        )
+        for plugin in report["plugins"]:
+            for state in PLUGIN_STATES:
+                plugins.add_metric([plugin["name"], state], 1 if plugin["state"] == state else 0)
+        yield plugins
+        venues = GaugeMetricFamily(
+            "tornado_engine_venue_state",
+            "1 for each configured venue's current state (running, unavailable, disabled)",
+            labels=["venue", "plugin", "state"],
+        )
+        for venue in report["venues"]:
+            for state in VENUE_STATES:
+                venues.add_metric(
+                    [venue["name"], venue["plugin"] or "", state], 1 if venue["state"] == state else 0
+                )
+        yield venues
+        reload = report.get("lastReload")
+        if reload is not None:
+            yield GaugeMetricFamily(
+                "tornado_engine_last_reload_ok",
+                "1 when the last reload of venues.yaml was applied, 0 when it was refused",
+                value=1 if reload["ok"] else 0,
+            )
+            yield GaugeMetricFamily(
+                "tornado_engine_last_reload_timestamp_seconds",
+                "When venues.yaml was last reloaded (epoch seconds)",
+                value=reload["at"],
+            )
+
+
 class EngineMetrics:
     def __init__(self) -> None:
         self._sockets: _SocketCollector | None = None
+        self._plugins: _PluginCollector | None = None
         self.registry = CollectorRegistry()
         r = self.registry
         self.orders = Counter(
@@ -113,6 +163,25 @@ class EngineMetrics:
             "Orders waiting for their client to open the WebSocket",
             registry=r,
         )
+        self.loop_stalls = Counter(
+            "tornado_engine_loop_stalls",
+            "Times the IOLoop was held past worker.loop_stall_threshold_ms, by the venue and plugin that "
+            'held it (venue "" when outside any venue call)',
+            ["venue", "plugin"],
+            registry=r,
+        )
+        self.loop_stall_seconds = Counter(
+            "tornado_engine_loop_stall_seconds",
+            "Seconds the IOLoop was held in those stalls",
+            ["venue", "plugin"],
+            registry=r,
+        )
+        self.venue_calls_abandoned = Counter(
+            "tornado_engine_venue_calls_abandoned",
+            "Venue calls that ignored their cancellation and were abandoned (a plugin bug)",
+            ["venue", "plugin", "stage"],
+            registry=r,
+        )
         for status in sorted(TERMINAL_VALUES):
             self.orders.labels(status)  # every terminal status shows, at 0 until it happens
 
@@ -136,6 +205,22 @@ class EngineMetrics:
             self.quote_seconds.labels(outcome.venue).observe(outcome.seconds)
             if outcome.quote is None:
                 self.quote_errors.labels(outcome.venue).inc()
+
+    def observe_stall(self, venue: str | None, plugin: str | None, seconds: float) -> None:
+        """The loop watchdog's hook: one stall, by a venue call or (venue None) by other code."""
+        self.loop_stalls.labels(venue or "", plugin or "").inc()
+        self.loop_stall_seconds.labels(venue or "", plugin or "").inc(seconds)
+
+    def observe_abandoned(self, venue: str, plugin: str | None, stage: str) -> None:
+        """The loop watchdog's hook: a venue call ignored its cancellation and was left behind."""
+        self.venue_calls_abandoned.labels(venue, plugin or "", stage).inc()
+
+    def watch_plugins(self, report: Callable[[], dict[str, Any]]) -> None:
+        """Expose plugin and venue states from ``report`` (the plugin host's), read at scrape time."""
+        if self._plugins is not None:
+            self.registry.unregister(self._plugins)
+        self._plugins = _PluginCollector(report)
+        self.registry.register(self._plugins)
 
     def count_sockets(self, counts: SocketCounts) -> None:
         """Expose the socket counts of the Application being built (one at a time)."""

@@ -4,15 +4,21 @@ A plugin is third-party code, so nothing it does at load time may take the
 engine down: a plugin that fails to import, raises in ``register_venues``,
 registers garbage, or whose factory raises or returns garbage is recorded
 (:class:`PluginStatus`, :class:`VenueStatus`), logged, and shown by
-``tornado-engine venues`` and ``GET /api/venues``; every other venue keeps
-working. Only the operator's own mistakes (a misspelt plugin name, a bad
-option) stop the start, as a :class:`ConfigError` that says how to fix them.
+``tornado-engine venues``, ``check-config``, ``GET /api/venues``, ``/health``
+and ``/metrics``; every other venue keeps working. Discovery refuses
+ambiguity rather than guess: two distributions claiming one entry-point name
+are both refused, and so is a plugin whose hooks the engine would never call
+(a misspelt hook name, a hook without ``@hookimpl``). Only the operator's own
+mistakes (a misspelt plugin name, a bad option) stop the start, as a
+:class:`ConfigError` that says how to fix them.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
+import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +121,7 @@ class PluginHost:
         self.plugins: dict[str, PluginStatus] = {}
         self.disabled = tuple(disabled)
         self.venue_states: list[VenueStatus] = []
+        self.last_reload: dict[str, Any] | None = None  # set by venues/reload.py
         if pm is None:
             pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
             pm.add_hookspecs(hookspecs)
@@ -129,27 +136,32 @@ class PluginHost:
     # -- loading ---------------------------------------------------------------------
 
     def _load_entry_points(self, pm: pluggy.PluginManager) -> None:
-        seen: set[str] = set()
-        for dist in importlib.metadata.distributions():
-            for ep in dist.entry_points:
-                if ep.group != hookspecs.PROJECT_NAME or ep.name in seen:
-                    continue
-                seen.add(ep.name)
-                source = f"{dist.metadata['Name']} {dist.version} ({ep.value})"
-                if pm.is_blocked(ep.name):
-                    self.plugins[ep.name] = PluginStatus(ep.name, source, DISABLED)
-                    log.info("plugin %s is disabled in engine.yaml (plugins.disabled)", ep.name)
-                    continue
-                try:
-                    plugin = ep.load()
-                except (Exception, SystemExit) as exc:
-                    status = PluginStatus(ep.name, source)
-                    status.fail(f"could not be imported: {_describe_exception(exc)}")
-                    self.plugins[ep.name] = status
-                    log.error("plugin %s (%s) failed to load; its venues are unavailable", ep.name, source,
-                              exc_info=exc)  # fmt: skip
-                    continue
-                self._register(pm, plugin, ep.name, source)
+        for name, claims in _entry_points().items():
+            sources = list(claims)
+            if pm.is_blocked(name):
+                self.plugins[name] = PluginStatus(name, " and ".join(sources), DISABLED)
+                log.info("plugin %s is disabled in engine.yaml (plugins.disabled)", name)
+                continue
+            if len(claims) > 1:
+                status = PluginStatus(name, " and ".join(sources))
+                status.fail(
+                    f"entry point {name!r} is installed by {' and by '.join(sources)}; neither is loaded: "
+                    "uninstall one, or rename one's entry point"
+                )
+                self.plugins[name] = status
+                log.error("plugin %s %s", name, status.errors[-1])
+                continue
+            ((source, ep),) = claims.items()
+            try:
+                plugin = ep.load()
+            except (Exception, SystemExit) as exc:
+                status = PluginStatus(name, source)
+                status.fail(f"could not be imported: {_describe_exception(exc)}")
+                self.plugins[name] = status
+                log.error("plugin %s (%s) failed to load; its venues are unavailable", name, source,
+                          exc_info=exc)  # fmt: skip
+                continue
+            self._register(pm, plugin, name, source)
 
     def _register(self, pm: pluggy.PluginManager, plugin: object, name: str | None, source: str) -> None:
         try:
@@ -163,7 +175,13 @@ class PluginHost:
             return
         if registered is not None:
             label = pm.get_name(plugin) or registered
-            self.plugins[label] = PluginStatus(label, source)
+            status = PluginStatus(label, source)
+            self.plugins[label] = status
+            for problem in _hook_problems(pm, plugin):
+                status.fail(problem)
+                log.error("plugin %s (%s) %s; it is not loaded", label, source, problem)
+            if status.state == FAILED:
+                pm.unregister(plugin)
 
     def _collect_kinds(self) -> tuple[dict[str, VenueKind], dict[str, list[str]]]:
         """Ask every plugin for its kinds; a kind claimed twice is usable by neither."""
@@ -323,12 +341,78 @@ class PluginHost:
         notes = "; ".join(f"{n} is {p.state}" for n, p in sorted(troubled.items()))
         return f"{message}; {notes}"
 
+    def plugin_of(self, venue: str) -> str | None:
+        """The plugin behind a configured venue (the watchdog names it)."""
+        return next((v.plugin for v in self.venue_states if v.name == venue), None)
+
+    def record_reload(self, outcome: dict[str, Any]) -> None:
+        """Remember the last reload's result for /health and /metrics; ``at`` is added (epoch seconds)."""
+        self.last_reload = {**outcome, "at": time.time()}
+
     def report(self) -> dict[str, Any]:
-        """Plugins and venues with their states, as ``venues`` and /api/venues show them."""
+        """Plugins and venues with their states, as ``venues`` and /api/venues show them.
+
+        ``lastReload`` (None until venues.yaml is reloaded) is the last reload's result.
+        """
         return {
             "plugins": [p.as_json() for _, p in sorted(self.plugins.items())],
             "venues": [v.as_json() for v in self.venue_states],
+            "lastReload": self.last_reload,
         }
+
+
+def _entry_points() -> dict[str, dict[str, importlib.metadata.EntryPoint]]:
+    """Entry-point name -> {"distribution version (target)": entry point} for every distinct claim.
+
+    A distribution seen twice on ``sys.path`` (the same name and target) is one claim.
+    """
+    found: dict[str, dict[str, importlib.metadata.EntryPoint]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for dist in importlib.metadata.distributions():
+        dist_name = dist.metadata["Name"]
+        for ep in dist.entry_points:
+            key = (ep.name, re.sub(r"[-_.]+", "-", dist_name).lower(), ep.value)
+            if ep.group != hookspecs.PROJECT_NAME or key in seen:
+                continue
+            seen.add(key)
+            found.setdefault(ep.name, {})[f"{dist_name} {dist.version} ({ep.value})"] = ep
+    return found
+
+
+def _hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """Hooks a plugin meant to implement that the engine would never call."""
+    specs = sorted(name for name, caller in vars(pm.hook).items() if getattr(caller, "spec", None))
+    problems = []
+    implemented = set()
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.spec is None:
+            problems.append(
+                f"implements {caller.name!r}, which is not a tornado_engine hook"
+                f"{did_you_mean(caller.name, specs)} (hooks: {', '.join(specs)})"
+            )
+        else:
+            implemented.add(caller.name)
+    marker = f"{hookspecs.PROJECT_NAME}_impl"
+    for attribute in dir(plugin):
+        if attribute.startswith("_") or attribute in implemented:
+            continue
+        function = getattr(plugin, attribute, None)
+        if not callable(function) or hasattr(function, marker):
+            continue
+        if attribute in specs:
+            problems.append(
+                f"defines {attribute}() without @hookimpl, so the engine would never call it: "
+                "decorate it with @tornado_engine.hookimpl"
+            )
+        elif not implemented and did_you_mean(attribute, specs) and attribute.islower():
+            hint = did_you_mean(attribute, specs)
+            problems.append(f"defines {attribute}() without @hookimpl and implements no hook{hint}")
+    if not implemented and not problems:
+        problems.append(
+            f"implements no tornado_engine hook ({', '.join(specs)}): "
+            "decorate it with @tornado_engine.hookimpl"
+        )
+    return problems
 
 
 def plugin_manager(extra_plugins: Iterable[object] = (), blocked: Iterable[str] = ()) -> pluggy.PluginManager:

@@ -50,6 +50,19 @@ class ReloadResult:
     applied: tuple[str, ...] = ()  # engine.yaml settings switched at run time (order limits)
     restart_needed: tuple[str, ...] = ()  # engine.yaml settings that changed; they apply after a restart
 
+    def as_json(self) -> dict[str, Any]:
+        """As /health shows it (``lastReload``)."""
+        return {
+            "ok": self.ok,
+            "added": list(self.added),
+            "removed": list(self.removed),
+            "changed": list(self.changed),
+            "kept": list(self.kept),
+            "applied": list(self.applied),
+            "restartNeeded": list(self.restart_needed),
+            "error": self.error,
+        }
+
 
 def _shared(venues: VenuesConfig) -> dict[str, Any]:
     """Everything in venues.yaml besides the venue entries (token prices, decimals ...)."""
@@ -110,7 +123,9 @@ def reload_venues(engine: Engine, config_dir: str | os.PathLike | None) -> Reloa
             log.error("reload failed: engine.yaml is invalid; the running configuration stays: %s", exc)
         else:
             log.error("reload of venues.yaml failed; the running venues stay: %s", exc)
-        return ReloadResult(False, error=str(exc))
+        result = ReloadResult(False, error=str(exc))
+        engine.plugins.record_reload(result.as_json())
+        return result
     previous = dict(engine.venues)
     engine.switch_venues(config, venues)
     result = ReloadResult(
@@ -122,6 +137,7 @@ def reload_venues(engine: Engine, config_dir: str | os.PathLike | None) -> Reloa
         applied=changes.applied,
         restart_needed=changes.restart_needed,
     )
+    engine.plugins.record_reload(result.as_json())
     log.info(
         "venues.yaml reloaded: added %s; removed %s; changed %s; unchanged %s",
         *(

@@ -121,6 +121,20 @@ SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
+            "plugins": {
+                "type": "array",
+                "description": "Each installed plugin: loaded, failed (errors say why) or disabled.",
+                "items": {"type": "object"},
+            },
+            "venueStates": {
+                "type": "array",
+                "description": "Each configured venue: running, unavailable (error says why) or disabled.",
+                "items": {"type": "object"},
+            },
+            "lastReload": {
+                "type": ["object", "null"],
+                "description": "The last reload of venues.yaml (ok, error, added, removed ...).",
+            },
         },
     },
     "Live": {

@@ -36,6 +36,12 @@ class HealthHandler(JsonHandler):
         }
         if self.engine.worker is not None:
             body["ordersInFlight"] = self.engine.worker.in_flight
+        report = self.engine.plugins.report()  # each plugin's and venue's state, and the last reload
+        body["plugins"] = [{k: p[k] for k in ("name", "state", "errors")} for p in report["plugins"]]
+        body["venueStates"] = [
+            {k: v[k] for k in ("name", "plugin", "state", "error")} for v in report["venues"]
+        ]
+        body["lastReload"] = report["lastReload"]
         self.write_json(body, 200 if ok else 503)
 
     def _data_set(self) -> dict[str, Any]:
