@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 import pytest
 
 BROKEN_VENUES = """
-import asyncio, itertools, uuid
+import asyncio, itertools, time, uuid
 import pytest
 from tornado_engine import SwapResult
 from tornado_engine.testing import VenueConformance, venue_settings
@@ -42,6 +42,15 @@ class UnclassifiedError(Base):
             raise KeyError(request.to_token)
         return await super().quote(request)
 
+class BlocksLoop(Base):
+    blocked = False
+
+    async def quote(self, request):
+        if not self.blocked:  # once per venue, to keep the run short
+            self.blocked = True
+            time.sleep(0.3)  # a plugin author's mistake: a blocking call in an async method
+        return await super().quote(request)
+
 def fixture_for(cls):
     @pytest.fixture
     def venue(self):
@@ -59,6 +68,9 @@ class TestSwallowsCancel(VenueConformance):
 
 class TestUnclassifiedError(VenueConformance):
     venue = fixture_for(UnclassifiedError)
+
+class TestBlocksLoop(VenueConformance):
+    venue = fixture_for(BlocksLoop)
 """
 
 
@@ -99,6 +111,12 @@ def test_swallowing_cancellation_fails_the_cancellation_check(outcomes):
 
 def test_an_unclassified_error_fails_the_classification_check(outcomes):
     assert outcomes["TestUnclassifiedError::test_unsupported_pair_is_a_final_error"] == "failed"
+
+
+def test_a_quote_that_blocks_the_loop_fails_the_kit(outcomes):
+    assert outcomes["TestBlocksLoop::test_quote_has_the_contract_shape"] == "failed"
+    assert outcomes["TestBlocksLoop::test_quote_answers_within_the_deadline"] == "failed"
+    assert outcomes["TestBlocksLoop::test_status_of_an_unknown_key_is_none"] == "passed"
 
 
 def test_a_sound_venue_passes_the_checks_the_broken_ones_fail(outcomes):

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_config(config: EngineConfig) -> int:
-    """Exit 2 on a config error, 1 when a venue the config enables cannot run (a plugin's fault)."""
+    """Exit 2 on a config error, 1 when a plugin failed or a venue the config enables cannot run."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_BriefFormatter("%(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
@@ -106,11 +106,16 @@ def _check_config(config: EngineConfig) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    broken = unavailable(engine.plugins.report())
+    report = engine.plugins.report()
+    failed = [p for p in report["plugins"] if p["state"] == "failed"]
+    for plugin in failed:
+        for error in plugin["errors"]:
+            print(f"plugin failed: {plugin['name']}: {error}", file=sys.stderr)
+    broken = unavailable(report)
     for venue in broken:
         print(f"venue unavailable: {venue['name']}: {venue['error']}", file=sys.stderr)
     print(f"config OK: {len(config.venues.venues)} venues configured")
-    return 1 if broken else 0
+    return 1 if broken or failed else 0
 
 
 class _BriefFormatter(logging.Formatter):

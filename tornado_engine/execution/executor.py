@@ -264,9 +264,9 @@ class OrderExecutor:
         return route
 
     async def _attempt(self, order: Order, emitter: Emitter, attempt: int) -> None:
-        venues = self.venues()
         ttl_s = self.routing.quote_ttl_ms / 1000
-        for requote in range(self.routing.max_requotes + 1):
+        requote = 0
+        while True:
             route = await self._plan(order)
             quotes = [o.as_frame() for o in route.quotes]
             if not route.legs:
@@ -308,15 +308,20 @@ class OrderExecutor:
             await emitter.emit(
                 Status.BUILDING, state={"attempt": str(attempt)}, dex=route.main.venue, attempt=attempt
             )
-            for planned in plan.swaps:
-                venue = venues[planned.venue]
-                build = venue.build(planned.request)
-                await _call_venue(venue, "building", build, self.config.swap_timeout_ms / 1000, self.watchdog)
+            removed = await self._build(plan)
+            if removed:  # nothing was sent: route again over the venues that remain
+                log.warning(
+                    "orderId=%s: venue %s was removed by a reload before the swap was sent; re-routing",
+                    order.order_id,
+                    removed,
+                )
+                continue
             if self.clock() < expires:
                 break
+            requote += 1
+            if requote > self.routing.max_requotes:
+                raise StageError("the quotes kept expiring before submission", True)
             log.info("orderId=%s: the quote expired before submission; re-quoting", order.order_id)
-        else:
-            raise StageError("the quotes kept expiring before submission", True)
         await emitter.emit(
             Status.SUBMITTED,
             state={"attempt": str(attempt), "swap": plan.dumps()},
@@ -324,6 +329,16 @@ class OrderExecutor:
             attempt=attempt,
         )
         await self._run(order, emitter, plan)
+
+    async def _build(self, plan: SwapPlan) -> str | None:
+        """Build each swap on its venue as configured now; the venue a reload removed meanwhile, if any."""
+        for planned in plan.swaps:
+            venue = self.venues().get(planned.venue)
+            if venue is None:
+                return planned.venue
+            build = venue.build(planned.request)
+            await _call_venue(venue, "building", build, self.config.swap_timeout_ms / 1000, self.watchdog)
+        return next((p.venue for p in plan.swaps if p.venue not in self.venues()), None)
 
     async def _run(
         self, order: Order, emitter: Emitter, plan: SwapPlan, resume: Mapping[str, float] | None = None
@@ -336,6 +351,12 @@ class OrderExecutor:
         done: list[tuple[PlannedSwap, SwapResult]] = []
         for i, planned in enumerate(plan.swaps):
             venue = self.venues().get(planned.venue)
+            if venue is None and resume is None and not done:  # removed since building: nothing was sent
+                raise StageError(
+                    f"venue {planned.venue} was removed by a reload before the swap was sent; "
+                    "nothing was traded",
+                    True,
+                )
             if venue is None:
                 raise StageError(
                     f"venue {planned.venue} is no longer configured; "

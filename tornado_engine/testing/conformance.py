@@ -16,7 +16,8 @@ timeout). A plugin author writes::
 
 and gets every check below as a test of their own. The tests run each call on
 a fresh asyncio loop under a hard limit, so a hanging venue fails its test
-instead of hanging the run.
+instead of hanging the run, and a venue that blocks the loop (``time.sleep``
+in an async method) fails every test it blocks in.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ from tornado_engine.venues.api import (
 T = TypeVar("T")
 
 DEFAULT_PRICES: Mapping[str, float] = {"SOL": 150.0, "USDC": 1.0, "USDT": 1.0}
+# How long a venue call may hold the loop at a time. The engine's watchdog logs from
+# worker.loop_stall_threshold_ms (100 ms); the kit allows more so a busy CI machine never fails it.
+LOOP_HOLD_LIMIT_S = 0.25
+HEARTBEAT_S = 0.005
 
 
 def venue_settings(
@@ -89,14 +94,44 @@ def registered_kinds(plugin: object) -> dict[str, Callable[[VenueSettings], Venu
     return kinds
 
 
-def run_limited(awaitable: Awaitable[T], limit_s: float) -> T:
-    """Run ``awaitable`` on a fresh loop; fail the test if it takes longer than ``limit_s``."""
+def run_limited(awaitable: Awaitable[T], limit_s: float, hold_limit_s: float = LOOP_HOLD_LIMIT_S) -> T:
+    """Run ``awaitable`` on a fresh loop; fail the test if it takes longer than ``limit_s``,
+    or if it holds the loop for longer than ``hold_limit_s`` at a time (a blocking call).
+
+    A heartbeat on the same loop measures the holding: a venue that blocks is
+    not interrupted by a timeout, it finishes late, so only the heartbeat sees it.
+    """
 
     async def limited() -> T:
+        held = 0.0
+        beat = time.monotonic()
+
+        async def heartbeat() -> None:
+            nonlocal held, beat
+            while True:
+                await asyncio.sleep(HEARTBEAT_S)
+                now = time.monotonic()
+                held, beat = max(held, now - beat - HEARTBEAT_S), now
+
+        watcher = asyncio.ensure_future(heartbeat())
+        started = time.monotonic()
         try:
-            return await asyncio.wait_for(awaitable, limit_s)
+            result = await asyncio.wait_for(awaitable, limit_s)
         except asyncio.TimeoutError:
             pytest.fail(f"the venue did not answer within {limit_s:g}s")
+        finally:
+            held = max(held, time.monotonic() - beat - HEARTBEAT_S)
+            watcher.cancel()
+        if held > hold_limit_s:
+            pytest.fail(
+                f"the venue held the event loop for {held * 1000:.0f} ms at a time (limit "
+                f"{hold_limit_s * 1000:g} ms): an async method made a blocking call (time.sleep, a "
+                "blocking HTTP client, heavy CPU work?). In the engine every order and socket waits "
+                "meanwhile, and the loop watchdog discards such a venue's quotes"
+            )
+        if time.monotonic() - started > limit_s:
+            pytest.fail(f"the venue did not answer within {limit_s:g}s")
+        return result
 
     return asyncio.run(limited())
 

@@ -219,6 +219,12 @@ class LoopWatchdog:
         if not task.done():
             self._abandon_unless_done(task, venue, stage, grace)
             raise asyncio.TimeoutError
+        if reject_blocking and record.held_s and not task.cancelled():
+            task.exception()  # retrieved: whatever it answered is not used
+            raise LoopHeldError(
+                f"held the event loop for {record.held_s * 1000:.0f} ms in {stage} (a blocking call in an "
+                "async method?); its answer was discarded"
+            )
         late = record.finished_at is None or (
             record.finished_at - started - self.held_by_others(venue, started, record.finished_at) > timeout_s
         )
@@ -226,13 +232,7 @@ class LoopWatchdog:
             if not task.cancelled():
                 task.exception()  # retrieved: too late to count, whatever it was
             raise asyncio.TimeoutError
-        result = task.result()
-        if reject_blocking and record.held_s:
-            raise LoopHeldError(
-                f"held the event loop for {record.held_s * 1000:.0f} ms in {stage} (a blocking call in an "
-                "async method?); its answer was discarded"
-            )
-        return result
+        return task.result()
 
     def _abandon_unless_done(
         self, task: asyncio.Task, venue: str, stage: str, grace: float, later: bool = False
