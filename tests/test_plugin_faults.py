@@ -19,7 +19,11 @@ import yaml
 from tornado.httpclient import AsyncHTTPClient
 
 from tornado_engine import Quote, QuoteRequest, SwapRequest, SwapResult, Venue, VenueSettings, hookimpl
-from tornado_engine.testing import EngineClient
+from tornado_engine.config import EngineConfig, WorkerConfig
+from tornado_engine.execution.executor import Emitter, OrderExecutor
+from tornado_engine.orders.order import Order
+from tornado_engine.orders.statuses import Status
+from tornado_engine.testing import EngineClient, venue_settings
 from tornado_engine.venues.host import PluginHost
 from tornado_engine.venues.reload import reload_venues
 from tornado_engine.venues.watchdog import LoopWatchdog
@@ -444,3 +448,37 @@ def test_a_sound_plugin_is_loaded_without_complaint(caplog):
     host = PluginHost(extra_plugins=[FaultyVenues()])
     assert host.plugins[PLUGIN].state == "loaded" and host.plugins[PLUGIN].errors == []
     assert "test-stub" in host.kinds
+
+
+class RecordingEmitter(Emitter):
+    """Records the executor's frames in order, without a store; runs ``on_submitted`` at ``submitted``."""
+
+    def __init__(self, on_submitted: Any) -> None:
+        super().__init__(store=None, order_id="order-1", last_seq=1)  # type: ignore[arg-type]
+        self.frames: list[tuple[str, dict[str, Any]]] = []
+        self.on_submitted = on_submitted
+
+    async def emit(self, status: Status, state: dict[str, str] | None = None, **fields: Any) -> None:
+        if status == Status.SUBMITTED:
+            self.on_submitted()
+        self.frames.append((status.value, fields))
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_a_venue_removed_after_submitted_but_before_its_swap_is_retried_not_unknown():
+    doomed = SlowBuild(venue_settings("test-slow-build", name="doomed", tokens=["SOL", "USDC"]))
+    good = StubVenue(venue_settings("test-stub", name="good", tokens=["SOL", "USDC"]))
+    doomed.release.set()  # builds at once
+    current = {"doomed": doomed, "good": good}
+    executor = OrderExecutor(lambda: current, WorkerConfig(backoff_base_ms=0), settings=EngineConfig())
+    emitter = RecordingEmitter(on_submitted=lambda: current.pop("doomed", None))  # the reload
+    status = await executor.execute(Order("order-1", "SOL", "USDC", 1.0), emitter)
+    assert status == Status.CONFIRMED
+    first, second = ["routing", "building", "submitted", "retrying"], ["routing", "building", "submitted"]
+    assert [s for s, _ in emitter.frames] == [*first, *second, "confirmed"]
+    retrying = emitter.frames[3][1]
+    assert (
+        retrying["error"]
+        == "venue doomed was removed by a reload before the swap was sent; nothing was traded"
+    )
+    assert doomed.swaps == [] and len(good.swaps) == 1
