@@ -2,8 +2,8 @@
 
 Venue code is a plugin author's, and an async method that calls
 ``time.sleep`` or a blocking HTTP client holds the whole IOLoop: every other
-order, socket and venue call waits. So every venue call runs here, as its own
-task whose every step is timed:
+order, socket and venue call waits. So every venue call runs here, each of
+its steps timed (in the caller's task: no task per call):
 
 - a step that holds the loop past the threshold is logged with the venue and
   plugin that took it, counted, and remembered as a *stall*; a heartbeat
@@ -12,7 +12,8 @@ task whose every step is timed:
   that answered in time (in the loop's view) is not timed out because another
   held the loop; a call's own stalls count against it;
 - a call that overruns is cancelled, and if it ignores the cancellation it is
-  abandoned (logged, counted) so the order moves on and shutdown is not held.
+  abandoned (logged, counted, closed, never resumed) so the order moves on and
+  shutdown is not held.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_THRESHOLD_S = 0.1
-MAX_CANCEL_GRACE_S = 1.0  # how long a cancelled call may take to clean up before it is abandoned
+MAX_CANCEL_GRACE_S = 1.0  # how long a timed-out call may take to clean up before it is abandoned
 STALL_MEMORY = 256  # stalls remembered for excusing starved calls (far more than one call can span)
 
 StallObserver = Callable[[str | None, str | None, float], None]
@@ -53,42 +54,122 @@ class Stall:
     venue: str | None
 
 
-@dataclass
-class _CallRecord:
-    """What the timed steps of one call saw."""
+class _Call:
+    """One venue call in flight: its deadline timer, its stalls, and whether it was given up on."""
 
-    held_s: float = 0.0  # the longest step over the threshold; 0 when none
-    finished_at: float | None = None
+    def __init__(self, watchdog: LoopWatchdog, venue: str, stage: str, timeout_s: float) -> None:
+        self.watchdog = watchdog
+        self.venue = venue
+        self.stage = stage
+        self.timeout_s = timeout_s
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.started = time.monotonic()
+        self.held_s = 0.0  # its longest step over the threshold
+        self.finished_at: float | None = None
+        self.timed_out = False  # the deadline passed and the call was cancelled
+        self.given_up = False  # ... and it did not end within the grace: abandon it
+        self.cancels = 0  # cancellations of the caller's task issued here (taken back on the way out)
+        self.timer: asyncio.TimerHandle | None = self.loop.call_at(self.loop.time() + timeout_s, self.check)
+
+    def step(self, began: float, ended: float) -> None:
+        if ended - began > self.watchdog.threshold_s:
+            self.held_s = max(self.held_s, ended - began)
+            self.watchdog.stalled(Stall(began, ended, self.venue))
+
+    def check(self) -> None:
+        """The deadline timer: extend it by the time others held the loop, else cancel the call."""
+        now = time.monotonic()
+        left = (
+            self.started + self.timeout_s + self.watchdog.held_by_others(self.venue, self.started, now) - now
+        )
+        if left > 0:
+            self.timer = self.loop.call_at(self.loop.time() + left, self.check)
+            return
+        self.timed_out = True
+        self.cancel()
+        self.timer = self.loop.call_at(self.loop.time() + self.grace_s, self.give_up)
+
+    @property
+    def grace_s(self) -> float:
+        return min(MAX_CANCEL_GRACE_S, self.timeout_s)
+
+    def give_up(self) -> None:
+        self.timer = None
+        self.given_up = True
+        self.cancel()
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.cancels += 1
+            self.task.cancel()
+
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        uncancel = getattr(self.task, "uncancel", None)  # Python 3.11+: outer timeouts count cancellations
+        if uncancel is not None:
+            for _ in range(self.cancels):
+                uncancel()
+
+    def abandon(self, steps: Any, why: str) -> None:
+        """Close the venue's coroutine (never resumed again), log and count it."""
+        plugin = self.watchdog.plugin_of(self.venue)
+        try:
+            steps.close()
+            fate = "it was closed"
+        except RuntimeError:  # it ignored GeneratorExit too
+            fate = "it ignored being closed too, and is left unreferenced"
+        log.error(
+            "venue %s (plugin %s) ignored the cancellation of %s (%s); the call is abandoned (%s) "
+            "and the engine moves on without it",
+            self.venue,
+            plugin or "unknown",
+            self.stage,
+            why,
+            fate,
+        )
+        if self.watchdog.on_abandon is not None:
+            self.watchdog.on_abandon(self.venue, plugin, self.stage)
 
 
 @types.coroutine
-def _timed_steps(awaitable: Awaitable[T], on_step: Callable[[float, float], None]) -> Generator[Any, Any, T]:
-    """Await ``awaitable`` as ``yield from`` would, telling ``on_step`` when each step started and ended."""
+def _drive(awaitable: Awaitable[T], call: _Call) -> Generator[Any, Any, T]:
+    """Await ``awaitable`` as ``yield from`` would, timing each step and abandoning it when it ignores
+    a cancellation: at once when the caller was cancelled (shutdown), after the grace on a timeout."""
     if not hasattr(awaitable, "__await__"):
         raise TypeError(f"a venue method returned {type(awaitable).__name__}, not an awaitable: is it async?")
     steps = awaitable.__await__()
     value: Any = None
     error: BaseException | None = None
     while True:
-        started = time.monotonic()
+        began = time.monotonic()
         try:
             signal = steps.send(value) if error is None else steps.throw(error)
         except StopIteration as answer:
-            on_step(started, time.monotonic())
+            call.finished_at = time.monotonic()
+            call.step(began, call.finished_at)
             return answer.value
         except BaseException:
-            on_step(started, time.monotonic())
+            call.finished_at = time.monotonic()
+            call.step(began, call.finished_at)
             raise
-        on_step(started, time.monotonic())
+        call.step(began, time.monotonic())
+        if isinstance(error, asyncio.CancelledError) and not call.timed_out:
+            call.abandon(steps, "the order itself was cancelled")
+            raise error
         value, error = None, None
         try:
             value = yield signal
         except GeneratorExit:
-            close = getattr(steps, "close", None)
-            if close is not None:
-                close()
+            steps.close()
             raise
-        except BaseException as exc:  # noqa: BLE001 - CancelledError included: hand it to the venue
+        except asyncio.CancelledError as exc:
+            if call.given_up:
+                call.abandon(steps, f"still running {call.grace_s:g} s after its deadline")
+                raise
+            error = exc
+        except BaseException as exc:  # noqa: BLE001 - handed to the venue, as ``yield from`` would
             error = exc
 
 
@@ -111,7 +192,6 @@ class LoopWatchdog:
         self.on_stall = on_stall
         self.on_abandon = on_abandon
         self.stalls: collections.deque[Stall] = collections.deque(maxlen=STALL_MEMORY)
-        self.abandoned: set[asyncio.Task] = set()  # held so they are not collected while still running
         self._heartbeat: asyncio.Task | None = None
 
     # -- the heartbeat: stalls outside any venue call --------------------------------
@@ -125,8 +205,6 @@ class LoopWatchdog:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
             self._heartbeat = None
-        for task in self.abandoned:
-            task.cancel()  # one more chance; a call that ignores it dies with the loop
 
     async def _beat(self) -> None:
         interval = self.threshold_s
@@ -136,9 +214,9 @@ class LoopWatchdog:
             now = time.monotonic()
             late = now - before - interval
             if late > self.threshold_s and not any(s.ended > before for s in self.stalls if s.venue):
-                self._stalled(Stall(now - late, now, None))
+                self.stalled(Stall(now - late, now, None))
 
-    def _stalled(self, stall: Stall) -> None:
+    def stalled(self, stall: Stall) -> None:
         self.stalls.append(stall)
         seconds = stall.ended - stall.started
         if stall.venue is None:
@@ -164,11 +242,13 @@ class LoopWatchdog:
 
     def held_by_others(self, venue: str, since: float, until: float) -> float:
         """Seconds between ``since`` and ``until`` the loop was held by anything but ``venue``."""
-        return sum(
-            max(0.0, min(s.ended, until) - max(s.started, since))
-            for s in self.stalls
-            if s.venue != venue and s.ended > since
-        )
+        held = 0.0
+        for stall in reversed(self.stalls):  # in the order they ended: stop at the first before ``since``
+            if stall.ended <= since:
+                break
+            if stall.venue != venue:
+                held += max(0.0, min(stall.ended, until) - max(stall.started, since))
+        return held
 
     # -- venue calls -----------------------------------------------------------------
 
@@ -186,79 +266,23 @@ class LoopWatchdog:
         ``reject_blocking`` (quotes): an answer from a call that held the loop
         past the threshold raises :class:`LoopHeldError` instead of being used.
         """
-        record = _CallRecord()
-
-        def on_step(started: float, ended: float) -> None:
-            held = ended - started
-            if held > self.threshold_s:
-                record.held_s = max(record.held_s, held)
-                self._stalled(Stall(started, ended, venue))
-
-        async def run() -> T:
-            try:
-                return await _timed_steps(awaitable, on_step)
-            finally:
-                record.finished_at = time.monotonic()
-
-        task = asyncio.get_running_loop().create_task(run(), name=f"venue-{venue}-{stage}")
-        started = time.monotonic()
-        grace = min(MAX_CANCEL_GRACE_S, timeout_s)
+        call = _Call(self, venue, stage, timeout_s)
         try:
-            while not task.done():
-                now = time.monotonic()
-                remaining = started + timeout_s + self.held_by_others(venue, started, now) - now
-                if remaining <= 0:
-                    task.cancel()
-                    await asyncio.wait({task}, timeout=grace)  # let a well-behaved call clean up
-                    break
-                await asyncio.wait({task}, timeout=remaining)
-        except asyncio.CancelledError:  # the order itself is cancelled (shutdown): never wait on the venue
-            task.cancel()
-            self._abandon_unless_done(task, venue, stage, grace, later=True)
+            result = await _drive(awaitable, call)
+        except (Exception, asyncio.CancelledError):
+            if call.timed_out:  # whatever it raised once cancelled for overrunning
+                raise asyncio.TimeoutError from None
             raise
-        if not task.done():
-            self._abandon_unless_done(task, venue, stage, grace)
-            raise asyncio.TimeoutError
-        if reject_blocking and record.held_s and not task.cancelled():
-            task.exception()  # retrieved: whatever it answered is not used
+        finally:
+            call.disarm()
+        if reject_blocking and call.held_s:
             raise LoopHeldError(
-                f"held the event loop for {record.held_s * 1000:.0f} ms in {stage} (a blocking call in an "
+                f"held the event loop for {call.held_s * 1000:.0f} ms in {stage} (a blocking call in an "
                 "async method?); its answer was discarded"
             )
-        late = record.finished_at is None or (
-            record.finished_at - started - self.held_by_others(venue, started, record.finished_at) > timeout_s
-        )
-        if late or task.cancelled():
-            if not task.cancelled():
-                task.exception()  # retrieved: too late to count, whatever it was
-            raise asyncio.TimeoutError
-        return task.result()
-
-    def _abandon_unless_done(
-        self, task: asyncio.Task, venue: str, stage: str, grace: float, later: bool = False
-    ) -> None:
-        """Abandon a cancelled call that has not ended (now, or ``grace`` seconds from now)."""
-        if later:
-            asyncio.get_running_loop().call_later(grace, self._abandon_unless_done, task, venue, stage, grace)
-        elif not task.done():
-            self._abandon(task, venue, stage, grace)
-
-    def _abandon(self, task: asyncio.Task, venue: str, stage: str, grace: float) -> None:
-        plugin = self.plugin_of(venue)
-        log.error(
-            "venue %s (plugin %s) ignored the cancellation of %s for %g s; the call is abandoned "
-            "(it may still be running) and the engine moves on without it",
-            venue,
-            plugin or "unknown",
-            stage,
-            grace,
-        )
-        self.abandoned.add(task)
-        task.add_done_callback(self._forget)
-        if self.on_abandon is not None:
-            self.on_abandon(venue, plugin, stage)
-
-    def _forget(self, task: asyncio.Task) -> None:
-        self.abandoned.discard(task)
-        if not task.cancelled():
-            task.exception()
+        finished = call.finished_at if call.finished_at is not None else time.monotonic()
+        if call.timed_out or finished - call.started - self.held_by_others(venue, call.started, finished) > (
+            timeout_s
+        ):
+            raise asyncio.TimeoutError  # its answer came, but late by its own doing
+        return result
