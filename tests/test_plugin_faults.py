@@ -212,16 +212,18 @@ async def test_a_venue_blocking_the_loop_is_named_counted_and_cannot_win(client,
 
 
 @pytest.mark.gen_test(timeout=15)
-@with_venues(blocker="test-blocks-the-loop", good="test-stub")
+@with_venues(healthy="test-stub", sleeper="test-blocks-the-loop")
 @with_engine(quote_timeout_ms=200, loop_stall_threshold_ms=100)
 async def test_a_venue_starved_by_a_blocking_one_is_not_blamed(client, engine):
-    """Its quote was due after 10 ms; the loop got to it after 300 ms, past the 200 ms timeout."""
+    """``healthy`` is asked first (venues.yaml order); its quote is due after 10 ms, but ``sleeper``
+    holds the loop for 300 ms meanwhile, past the 200 ms timeout: the loop was late, not the venue."""
     frames = await finished(client, await client.submit())
-    good = next(q for q in frames[1]["quotes"] if q["dex"] == "good")
-    assert "error" not in good
-    assert frames[-1]["dex"] == "good"
-    assert sample(engine, "tornado_engine_venue_quote_errors_total", venue="good") == 0
-    assert sample(engine, "tornado_engine_loop_stalls_total", venue="good", plugin=PLUGIN) == 0
+    healthy = next(q for q in frames[1]["quotes"] if q["dex"] == "healthy")
+    assert "error" not in healthy
+    assert frames[-1]["dex"] == "healthy"
+    assert sample(engine, "tornado_engine_venue_quote_errors_total", venue="healthy") == 0
+    assert sample(engine, "tornado_engine_venue_quote_errors_total", venue="sleeper") == 1
+    assert sample(engine, "tornado_engine_loop_stalls_total", venue="healthy", plugin=PLUGIN) == 0
 
 
 @pytest.mark.gen_test(timeout=15)
