@@ -3,6 +3,9 @@
 ``asyncio.wait_for`` wraps its awaitable in a new task (and a timer); on the
 hot path of every order that was a measurable share of the CPU.
 ``asyncio.timeout`` (Python 3.11+) only arms a timer around the current task.
+Calls into venue plugins use :meth:`tornado_engine.venues.watchdog.LoopWatchdog.call`
+instead, which also survives a plugin that blocks the loop or swallows its
+cancellation.
 """
 
 from __future__ import annotations
