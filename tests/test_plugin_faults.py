@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from typing import Any
 
@@ -484,3 +485,49 @@ async def test_a_venue_removed_after_submitted_but_before_its_swap_is_retried_no
         == "venue doomed was removed by a reload before the swap was sent; nothing was traded"
     )
     assert doomed.swaps == [] and len(good.swaps) == 1
+
+
+DEAF_PLUGIN = """
+import asyncio, contextlib, logging
+from tornado_engine import Quote, SwapResult, Venue, hookimpl
+
+class DeafVenue(Venue):
+    def __init__(self, settings):
+        self.name, self.tokens = settings.name, settings.tokens
+
+    async def quote(self, request):
+        return Quote(self.name, 140.0, 0.003, request.amount * 140.0 * 0.997)
+
+    async def build(self, request):
+        return None
+
+    async def swap(self, request):
+        logging.getLogger("te_deaf_venue").warning("deaf swap started")
+        while True:  # the plugin bug: every cancellation swallowed
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
+
+@hookimpl
+def register_venues(register):
+    register("deaf", DeafVenue)
+"""
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_sigterm_stops_the_engine_although_a_swap_swallows_cancellation(
+    make_config, engine_process, tmp_path, monkeypatch
+):
+    site = tmp_path / "site"
+    install(site, "te-deaf-venue", "deaf-venue", "te_deaf_venue", DEAF_PLUGIN)
+    monkeypatch.setenv("PYTHONPATH", str(site))  # the engine process sees the installed plugin
+    config = make_config(engine={"worker": {"shutdown_grace_seconds": 0.2}}, venues=venues_yaml(deaf="deaf"))
+    process = engine_process(config, role="all")
+    client = EngineClient(process.base_url)
+    order_id = await client.submit()
+    socket = await client.connect(f"orderId={order_id}")
+    await asyncio.get_running_loop().run_in_executor(None, process.wait_for_log, "deaf swap started")
+    process.signal(signal.SIGTERM)
+    assert await asyncio.get_running_loop().run_in_executor(None, process.wait) == 0
+    process.wait_for_log(r"venue deaf \(plugin deaf-venue\) ignored the cancellation of the swap")
+    process.wait_for_log("handed back 1 unfinished orders")
+    socket.close()
