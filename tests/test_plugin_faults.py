@@ -466,6 +466,10 @@ class RecordingEmitter(Emitter):
             self.on_submitted()
         self.frames.append((status.value, fields))
 
+    async def fence(self, key: str, deadline: float) -> None:
+        """The only worker: it always owns the order."""
+        self.frames.append(("fence", {"key": key}))
+
 
 @pytest.mark.gen_test(timeout=15)
 async def test_a_venue_removed_after_submitted_but_before_its_swap_is_retried_not_unknown():
@@ -478,7 +482,7 @@ async def test_a_venue_removed_after_submitted_but_before_its_swap_is_retried_no
     status = await executor.execute(Order("order-1", "SOL", "USDC", 1.0), emitter)
     assert status == Status.CONFIRMED
     first, second = ["routing", "building", "submitted", "retrying"], ["routing", "building", "submitted"]
-    assert [s for s, _ in emitter.frames] == [*first, *second, "confirmed"]
+    assert [s for s, _ in emitter.frames] == [*first, *second, "fence", "confirmed"]
     retrying = emitter.frames[3][1]
     assert (
         retrying["error"]
