@@ -12,6 +12,7 @@ temporary directory; ``--update-docs`` replaces docs/screenshot.png with it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -255,7 +256,16 @@ def test_an_order_from_the_form_shows_its_timeline_to_confirmed(page, serve):
     expect(card.locator(".event[data-status=confirmed] .event-detail")).to_contain_text(f"on {routed_to}")
     # The end: a transaction hash and an execution price; each stage has its time.
     expect(card.locator(".tx-hash")).to_have_text(re.compile(r"^[1-9A-HJ-NP-Za-km-z]{30,}$"))
-    expect(card.locator(".execution-price")).to_have_text(re.compile(r"\d"))
+    # Every price says its unit: toToken per fromToken.
+    expect(card.locator(".execution-price")).to_have_text(re.compile(r"^[\d,.]+ USDC per SOL$"))
+    expect(card.locator(".quote .quote-price")).to_have_text([re.compile(r"^[\d,.]+ USDC per SOL$")] * 2)
+    expect(card.locator(".event[data-status=routing] .event-detail")).to_contain_text(
+        re.compile(r"^best \w+ at [\d,.]+ USDC per SOL \(2 quotes\)$")
+    )
+    expect(card.locator(".event[data-status=confirmed] .event-detail")).to_have_text(
+        re.compile(r"^confirmed on \w+ at [\d,.]+ USDC per SOL$")
+    )
+    expect(card.locator(".order-price")).to_have_text(re.compile(r"^[\d,.]+ USDC per SOL$"))
     expect(card.locator(".result.ok")).not_to_contain_text("null")
     expect(card.locator(".fill")).to_have_count(0)
     expect(card.locator(".route")).to_have_attribute("data-route-type", "direct")
@@ -294,6 +304,19 @@ def engine_order(base_url: str, order_id: str) -> dict[str, Any]:
 
 def engine_status(base_url: str, order_id: str) -> str:
     return engine_order(base_url, order_id)["status"]
+
+
+def market_price(base_url: str, from_token: str, to_token: str, amount: float) -> float:
+    """What the engine says a limit order for these would be compared against now."""
+    query = f"fromToken={from_token}&toToken={to_token}&amount={amount}"
+    with urllib.request.urlopen(f"{base_url}/api/activity?{query}", timeout=5) as response:
+        return json.load(response)["marketPrice"]["price"]
+
+
+def at_market(price: float) -> str:
+    """The form's limit "at market": rounded down to 6 significant digits, as the page writes it."""
+    scale = 10 ** (5 - math.floor(math.log10(price)))
+    return f"{math.floor(price * scale) / scale:.6g}"
 
 
 def wait_for_engine_status(base_url: str, order_id: str, status: str, timeout: float = 10) -> None:
@@ -375,8 +398,12 @@ def test_the_form_shows_and_sends_only_the_fields_of_the_order_type(page, serve)
 
     page.select_option("#orderType", "limit")
     expect(page.locator("#limitPrice")).to_be_visible()
-    expect(page.locator("#limitPrice")).to_have_value("150")  # reference prices: SOL 150, USDC 1
-    expect(page.locator("#limit-unit")).to_have_text("USDC/SOL")
+    # Prefilled with the price the engine's limit check compares (after fees), not the pre-fee 150.
+    expect(page.locator("#limitPrice")).to_have_attribute("data-source", "engine")
+    expect(page.locator("#limitPrice")).to_have_value(
+        str(at_market(market_price(base_url, "SOL", "USDC", 1)))
+    )
+    expect(page.locator("#limit-unit")).to_have_text("USDC per SOL")
     expect(page.locator("#expiresInSeconds")).to_be_visible()
     expect(page.locator("#minLiquidity")).to_be_hidden()
     page.fill("#limitPrice", "")
@@ -414,9 +441,11 @@ def test_a_limit_order_waits_in_one_row_then_expires(page, serve):
     page.click("#submit-one")
 
     card = only_order(page)
-    expect(card.locator(".order-kind")).to_have_text("limit ≥ 500 USDC/SOL")
+    expect(card.locator(".order-kind")).to_have_text("limit ≥ 500 USDC per SOL")
     waiting = card.locator(".event.waiting-row")
-    expect(waiting).to_contain_text(re.compile(r"price 1[45]\d(\.\d+)? on \w+ vs limit 500 USDC/SOL"))
+    expect(waiting).to_contain_text(
+        re.compile(r"price 1[45]\d(\.\d+)? USDC per SOL on \w+ vs limit 500 USDC per SOL")
+    )
     expect(waiting).to_contain_text("expires ")
     expect(card).to_have_attribute("data-status", "expired")
     # Every check updated the one row: as many checks as the engine recorded waiting frames.
@@ -430,11 +459,149 @@ def test_a_limit_order_waits_in_one_row_then_expires(page, serve):
     expect(card.locator(".status-pill")).to_have_text("expired")
     expect(card.locator(".step.failed")).to_have_text(re.compile(r"^waiting · expired"))
     outcome = (
-        r"^the limit order expired .*nothing was traded\s*Last price [\d.]+ USDC/SOL; the limit was 500\.$"
+        r"^the limit order expired .*nothing was traded\s*"
+        r"Last price [\d.]+ USDC per SOL; the limit was 500 USDC per SOL\.$"
     )
     expect(card.locator(".result.bad")).to_have_text(re.compile(outcome))
     expect(page.locator("#recent-list li[data-status=expired]")).to_have_count(1)
     expect(page.locator("#orders-summary")).to_contain_text("1 expired")
+
+
+def test_a_limit_prefilled_at_market_fills_instead_of_waiting_out_its_expiry(page, serve):
+    from playwright.sync_api import expect
+
+    # The limit is also the least the swap may pay: pools that do not move while it lands.
+    venues = {name: {**entry, "slippage_variance": 0} for name, entry in DEFAULT_VENUES["venues"].items()}
+    settings = {"orders": {"waiting_interval_ms": 50}}
+    base_url = serve(engine=settings, venues={**DEFAULT_VENUES, "venues": venues})
+    open_page(page, base_url)
+    page.fill("#amount", "2")
+    page.select_option("#orderType", "limit")
+    limit = page.locator("#limitPrice")
+    expect(limit).to_have_attribute("data-source", "engine")
+    prefilled = float(limit.input_value())
+    assert prefilled < 150, prefilled  # below the pre-fee reference price: fees are taken
+    page.fill("#expiresInSeconds", "2")
+    page.click("#submit-one")
+
+    card = only_order(page)
+    expect(card).to_have_attribute("data-status", "confirmed")  # a pre-fee prefill waits, then expires
+    assert "expired" not in stages(card)
+    expect(card.locator(".order-kind")).to_have_text(f"limit ≥ {at_market(prefilled)} USDC per SOL")
+
+
+def test_the_compact_view_keeps_a_burst_short_and_expands_one_order(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve()
+    open_page(page, base_url)
+    page.click("#compact-toggle")
+    expect(page.locator("#compact-toggle")).to_have_attribute("aria-pressed", "true")
+    page.click("#submit-burst")
+    expect(page.locator("article.order[data-status=confirmed]")).to_have_count(20)
+    # One line per order: pair and amount, venue, price and status, and nothing else shown.
+    first = page.locator("article.order").first
+    expect(first.locator(".order-pair")).to_have_text("1 SOL → USDC")
+    expect(first.locator(".order-dex")).to_have_text(re.compile(r"^on \w+$"))
+    expect(first.locator(".order-price")).to_have_text(re.compile(r"^[\d,.]+ USDC per SOL$"))
+    expect(first.locator(".status-pill")).to_have_text("confirmed")
+    expect(first.locator(".events")).to_be_hidden()
+    heights = page.locator("article.order").evaluate_all("cards => cards.map(c => c.offsetHeight)")
+    line = page.locator("article.order .order-head").first.evaluate("h => h.offsetHeight")
+    assert all(h <= line * 2 for h in heights), (heights, line)
+    list_height = page.locator("#order-list").evaluate("list => list.offsetHeight")
+    page_height = page.evaluate("document.documentElement.scrollHeight")
+    assert list_height <= 1200 and page_height <= 2000, (list_height, page_height)  # was 12,600 px
+    # "details" opens one order's timeline; the others stay one line.
+    first.locator("button.expand").click()
+    expect(first.locator(".events")).to_be_visible()
+    expect(first.locator(".stepper")).to_be_visible()
+    expect(page.locator("article.order").nth(1).locator(".events")).to_be_hidden()
+    page.click("#compact-toggle")  # the full view again
+    expect(page.locator("article.order").nth(1).locator(".events")).to_be_visible()
+
+
+def test_the_status_filter_shows_only_orders_in_that_state(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve(engine={"orders": {"waiting_interval_ms": 50}})
+    open_page(page, base_url)
+    page.click("#submit-one")
+    expect(page.locator("article.order[data-status=confirmed]")).to_have_count(1)
+    page.select_option("#orderType", "limit")
+    page.fill("#limitPrice", "500")
+    page.fill("#expiresInSeconds", "1")
+    page.click("#submit-one")
+    expect(page.locator("article.order[data-status=expired]")).to_have_count(1)
+
+    visible = page.locator("article.order:visible")
+    for wanted, shown in (("expired", "expired"), ("confirmed", "confirmed"), ("failed", None)):
+        page.select_option("#status-filter", wanted)
+        expect(visible).to_have_count(0 if shown is None else 1)
+        if shown:
+            expect(visible).to_have_attribute("data-status", shown)
+    page.select_option("#status-filter", "unfinished")
+    expect(visible).to_have_count(0)
+    page.click("#submit-one")  # a new order shows while unfinished, then leaves the filter
+    expect(visible).to_have_count(1)
+    expect(visible).to_have_count(0)
+    page.select_option("#status-filter", "all")
+    expect(visible).to_have_count(3)
+
+
+# Every number the page shows as "in flight", recorded at each change of the page.
+RECORD_IN_FLIGHT = """() => {
+  window.inFlightSeen = [];
+  const read = () => {
+    const said = [...document.body.innerText.matchAll(/(\\d+) in flight/g)].map((m) => m[1]);
+    const panel = document.getElementById("stat-inflight").textContent;
+    window.inFlightSeen.push({ said, panel });
+  };
+  new MutationObserver(read).observe(document.body, { subtree: true, childList: true, characterData: true });
+}"""
+
+
+def test_the_header_and_the_engine_panel_show_one_in_flight_figure_during_a_burst(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve(engine=REAL_LATENCY, venues=slow_venues(swap_ms=1500))
+    open_page(page, base_url)
+    page.evaluate(RECORD_IN_FLIGHT)
+    page.click("#submit-burst")
+    # The header saw the burst in flight, and every figure agreed at every moment.
+    expect(page.locator("#engine-pill")).to_have_attribute("data-in-flight", re.compile(r"^[1-9]"))
+    expect(page.locator("article.order[data-status=confirmed]")).to_have_count(20)
+    expect(page.locator("#engine-pill")).to_have_attribute("data-in-flight", "0")
+    seen = page.evaluate("window.inFlightSeen")
+    disagreements = [s for s in seen if any(n != s["panel"] for n in s["said"])]
+    assert not disagreements, disagreements[:5]
+    assert any(s["said"] and s["said"][0] != "0" for s in seen), seen[-5:]
+    expect(page.locator("#stat-inflight")).to_have_attribute("data-in-flight", "0")
+
+
+def test_the_stepper_counts_quoting_time_under_routing(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve(engine=REAL_LATENCY, venues=slow_venues())  # quotes take 20-40 ms
+    open_page(page, base_url)
+    page.click("#submit-one")
+    card = only_order(page)
+    expect(card).to_have_attribute("data-status", "confirmed")
+    order_id = card.get_attribute("data-order-id")
+    # From the pending frame to the building frame: the quotes were asked, then the route chosen.
+    routing_ms = page.evaluate(
+        """(id) => {
+          const frames = window.liveEngine.orders.get(id).frames;
+          const at = (status) => Date.parse(frames.find((f) => f.status === status).ts);
+          return at("building") - at("pending");
+        }""",
+        order_id,
+    )
+    assert routing_ms > 0, routing_ms  # quoting took time (the venues answer in 20-40 ms)
+    expect(card.locator(".step[data-stage=routing] .step-time")).to_have_attribute("data-ms", str(routing_ms))
+    expect(card.locator(".step[data-stage=pending] .step-time")).not_to_have_attribute(
+        "data-ms", re.compile(".")
+    )
 
 
 def test_a_split_route_shows_its_legs_and_highlights_every_venue_in_it(page, serve):

@@ -209,6 +209,20 @@ SCHEMAS: dict[str, Any] = {
             "recent": {"type": "array", "items": {"type": "object", "required": ["orderId", "status"]}},
             "totals": {"type": "object", "additionalProperties": {"type": "integer"}},
             "venues": {"type": "object"},
+            "marketPrice": _ref("MarketPrice"),
+        },
+    },
+    "MarketPrice": {
+        "type": "object",
+        "description": "Only when asked with fromToken, toToken and amount: the price a limit order for them "
+        "would be compared against now (the best route's output per unit of input, after venue fees).",
+        "required": ["fromToken", "toToken", "amount", "price", "dex"],
+        "properties": {
+            "fromToken": {"type": "string"},
+            "toToken": {"type": "string"},
+            "amount": {"type": "number"},
+            "price": {"type": ["number", "null"], "description": "toToken per fromToken; null: no route now"},
+            "dex": {"type": ["string", "null"], "description": "the venue carrying most of the route"},
         },
     },
 }
@@ -295,7 +309,18 @@ PATHS: dict[str, Any] = {
     "/api/activity": {
         "get": {
             "summary": "Recent terminal outcomes and per-venue quoting, as this API process saw them.",
-            "responses": {"200": _json(_ref("Activity"), "The activity log.")},
+            "parameters": [
+                {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+                for name, schema, text in (
+                    ("fromToken", {"type": "string"}, "with toToken and amount: adds marketPrice"),
+                    ("toToken", {"type": "string"}, "with fromToken and amount: adds marketPrice"),
+                    ("amount", {"type": "number"}, "with fromToken and toToken: adds marketPrice"),
+                )
+            ],
+            "responses": {
+                "200": _json(_ref("Activity"), "The activity log."),
+                "400": _error("A marketPrice question is incomplete or invalid; `field` names the culprit."),
+            },
         }
     },
     "/metrics": {

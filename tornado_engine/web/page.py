@@ -3,13 +3,16 @@
 The page itself is plain static files (no build step, nothing fetched from
 elsewhere). ``GET /api/venues`` tells it what it may submit; ``GET
 /api/activity`` shows what this API process has seen finish lately, taken
-from the live updates every API process already receives.
+from the live updates every API process already receives, and, asked with
+``fromToken``, ``toToken`` and ``amount``, the price a limit order for them
+would be compared against now (so the form's limit "at market" can fill).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from typing import Any
 import tornado.web
 
 from tornado_engine.engine import Engine
+from tornado_engine.orders.amounts import AmountPrecisionError
 from tornado_engine.orders.order import SUPPORTED_ORDER_TYPES
 from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
 from tornado_engine.storage.store import StoredEvent
@@ -167,6 +171,10 @@ class VenuesHandler(JsonHandler):
         )
 
 
+# ``GET /api/activity?fromToken=SOL&toToken=USDC&amount=1`` adds ``marketPrice``.
+MARKET_PRICE_ARGUMENTS = ("fromToken", "toToken", "amount")
+
+
 class ActivityHandler(JsonHandler):
     """``GET /api/activity``: recent terminal outcomes and how the venues quote."""
 
@@ -174,5 +182,43 @@ class ActivityHandler(JsonHandler):
         super().initialize(engine)
         self.activity = activity
 
-    def get(self) -> None:
-        self.write_json(self.activity.as_json())
+    async def get(self) -> None:
+        body = self.activity.as_json()
+        asked = {name: self.get_query_argument(name, "") for name in MARKET_PRICE_ARGUMENTS}
+        if any(asked.values()):
+            body["marketPrice"] = await self.market_price(*asked.values())
+        self.write_json(body)
+
+    async def market_price(self, from_token: str, to_token: str, amount: str) -> dict[str, Any]:
+        """What a limit order's check compares now: the best route's output per unit of input, after fees.
+
+        Plans a route as a waiting limit order's check does and divides its output by the
+        amount, as that check does, so a limit set at this price fills if the market holds.
+        """
+        for name, value in zip(MARKET_PRICE_ARGUMENTS, (from_token, to_token, amount), strict=True):
+            if not value:
+                raise ApiError(400, f"{name} is required with {', '.join(MARKET_PRICE_ARGUMENTS)}", name)
+        if (from_token, to_token) not in self.engine.rules.pairs:
+            raise ApiError(400, f"no venue trades {from_token}/{to_token}", "toToken")
+        try:
+            size = float(amount)
+        except ValueError:
+            raise ApiError(400, f"amount must be a number, got {amount!r}", "amount") from None
+        max_amount = self.engine.config.orders.max_amount
+        if not math.isfinite(size) or not 0 < size <= max_amount:
+            raise ApiError(400, f"amount must be greater than 0 and at most {max_amount:g}", "amount")
+        planner = self.engine.executor.planner
+        try:
+            units = planner.units(from_token, size)
+        except AmountPrecisionError as exc:
+            raise ApiError(400, f"amount has too many decimals for {from_token}: {exc}", "amount") from None
+        route = await planner.plan(
+            self.engine.venues.values(), "market-price", from_token, to_token, size, units
+        )
+        return {
+            "fromToken": from_token,
+            "toToken": to_token,
+            "amount": size,
+            "price": route.amount_out / size if route.legs else None,  # None: no venue can fill it now
+            "dex": route.main.venue if route.legs else None,
+        }

@@ -33,6 +33,9 @@ function fmtImpact(pct) {
   if (typeof pct !== "number" || !Number.isFinite(pct)) return "–";
   return pct > 0 && pct < 0.01 ? "<0.01%" : `${pct.toFixed(2)}%`;
 }
+// A price is always toToken per fromToken: "149.5 USDC per SOL".
+const fmtPrice = (price, from, to) => `${fmtNumber(price)} ${to} per ${from}`;
+const priceUnit = (from, to) => (from && to ? `${to} per ${from}` : "");
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 function fmtDuration(ms) {
@@ -117,6 +120,12 @@ class OrderView {
     });
     this.dropButton.addEventListener("click", () => this.dropSocket());
     $(".order-meta", this.root).prepend(this.dropButton);
+    const expand = $(".expand", this.root);
+    expand.addEventListener("click", () => {
+      const open = this.root.classList.toggle("expanded");
+      expand.setAttribute("aria-expanded", String(open));
+      expand.textContent = open ? "less" : "details";
+    });
     this.renderStepper();
     this.setStatus("pending", "connecting");
   }
@@ -177,7 +186,6 @@ class OrderView {
     }
     this.lastSeq = frame.seq;
     this.frames.push(frame);
-    rememberPrice(this.request, frame);
     this.addEvent(frame);
     if (TERMINAL.has(frame.status)) {
       this.terminal = true;
@@ -231,6 +239,21 @@ class OrderView {
     const pill = $(".status-pill", this.root);
     pill.textContent = note ? `${status} · ${note}` : status;
     pill.dataset.status = status;
+    applyFilter(this);
+  }
+
+  // The one-line summary the compact view keeps: the venue and price, once known.
+  renderHeadline() {
+    const last = [...this.frames].reverse().find((f) => f.dex || f.bestDex);
+    const priced = [...this.frames].reverse().find((f) => typeof (f.executionPrice ?? f.bestPrice ?? f.currentPrice) === "number");
+    const dexNode = $(".order-dex", this.root);
+    const dex = last ? last.dex || last.bestDex : null;
+    dexNode.hidden = !dex;
+    dexNode.textContent = dex ? `on ${dex}` : "";
+    const priceNode = $(".order-price", this.root);
+    const price = priced ? priced.executionPrice ?? priced.bestPrice ?? priced.currentPrice : null;
+    priceNode.hidden = price === null;
+    priceNode.textContent = price === null ? "" : fmtPrice(price, this.request.fromToken, this.request.toToken);
   }
 
   addNotice(kind, text) {
@@ -257,7 +280,7 @@ class OrderView {
       { class: "event", "data-status": frame.status, "data-seq": frame.seq },
       el("span", { class: "event-time", text: fmtClock(frame.ts) }),
       el("span", { class: "event-status", "data-status": frame.status, text: frame.status }),
-      el("span", { class: "event-detail", text: describe(frame) }),
+      el("span", { class: "event-detail", text: describe(frame, this.request) }),
       el("span", { class: "event-duration muted" }),
     );
     const row = { node, status: frame.status, first: this.frames.length - 1, checks: 1 };
@@ -294,6 +317,7 @@ class OrderView {
     const status = this.currentStatus();
     this.setStatus(status, this.outage ? "reconnecting" : "");
     this.renderStepper();
+    this.renderHeadline();
     this.renderQuotes();
     this.renderRoute();
     this.renderResult();
@@ -332,19 +356,27 @@ class OrderView {
           "li",
           { class: `step ${state}`, "data-stage": stage },
           el("span", { class: "step-name", text: label }),
-          el("span", { class: "step-time", text: spent.has(stage) ? fmtDuration(spent.get(stage)) : "" }),
+          el("span", {
+            class: "step-time",
+            "data-ms": spent.has(stage) ? Math.round(spent.get(stage)) : null,
+            text: spent.has(stage) ? fmtDuration(spent.get(stage)) : "",
+          }),
         ),
       );
     }
   }
 
-  // Time spent in each status: from its frame to the next one (summed over attempts).
+  // Time spent in each stage: from its frame to the next one (summed over attempts), except that
+  // the engine stamps the routing frame when quoting ends: the time from pending to it was quoting,
+  // so it is routing's (the routing stage starts when the order leaves pending to be quoted).
   timeInStatus(nowMs = Date.now()) {
     const spent = new Map();
     this.frames.forEach((frame, i) => {
       if (TERMINAL.has(frame.status)) return;
-      const end = i + 1 < this.frames.length ? tsMs(this.frames[i + 1]) : nowMs;
-      spent.set(frame.status, (spent.get(frame.status) || 0) + Math.max(0, end - tsMs(frame)));
+      const next = this.frames[i + 1];
+      const end = next ? tsMs(next) : nowMs;
+      const stage = frame.status === "pending" && next && next.status === "routing" ? "routing" : frame.status;
+      spent.set(stage, (spent.get(stage) || 0) + Math.max(0, end - tsMs(frame)));
     });
     return spent;
   }
@@ -382,7 +414,7 @@ class OrderView {
         el(
           "dl",
           {},
-          el("div", {}, el("dt", { text: "price" }), el("dd", { text: fmtNumber(quote.price) })),
+          el("div", {}, el("dt", { text: "price" }), el("dd", { class: "quote-price", text: fmtPrice(quote.price, this.request.fromToken, this.request.toToken) })),
           el("div", {}, el("dt", { text: "fee" }), el("dd", { text: fmtPercent(quote.fee) })),
           el(
             "div",
@@ -469,7 +501,7 @@ class OrderView {
             "dl",
             {},
             hash,
-          el("div", {}, el("dt", { text: "Execution price" }), el("dd", { class: "execution-price", text: fmtNumber(last.executionPrice) })),
+          el("div", {}, el("dt", { text: "Execution price" }), el("dd", { class: "execution-price", text: fmtPrice(last.executionPrice, this.request.fromToken, this.request.toToken) })),
           el("div", {}, el("dt", { text: "Received" }), el("dd", { text: `${fmtNumber(last.amountOut)} ${this.request.toToken}` })),
             el("div", {}, el("dt", { text: fills.length > 1 ? "Venues" : "Venue" }), el("dd", { text: venues || "–" })),
           ),
@@ -514,17 +546,21 @@ class OrderView {
       const spent = this.timeInStatus(nowMs);
       const current = $(`.step.current .step-time`, this.root);
       const status = this.currentStatus();
-      if (current && spent.has(status)) current.textContent = fmtDuration(spent.get(status));
+      if (current && spent.has(status)) {
+        current.textContent = fmtDuration(spent.get(status));
+        current.dataset.ms = String(Math.round(spent.get(status)));
+      }
     }
   }
 }
 
-function describe(frame) {
+function describe(frame, request) {
+  const price = (value) => fmtPrice(value, request.fromToken, request.toToken);
   switch (frame.status) {
     case "pending":
       return frame.message || "waiting for the engine";
     case "waiting":
-      return describeWaiting(frame, {});
+      return describeWaiting(frame, request);
     case "routing": {
       const plan = Array.isArray(frame.routePlan) ? frame.routePlan : [];
       if (frame.routeType === "split") {
@@ -536,7 +572,7 @@ function describe(frame) {
         return `multi-hop: ${hops}`;
       }
       const count = (frame.quotes || []).filter((q) => !q.error).length;
-      return `best ${frame.bestDex} at ${fmtNumber(frame.bestPrice)} (${plural(count, "quote")})`;
+      return `best ${frame.bestDex} at ${price(frame.bestPrice)} (${plural(count, "quote")})`;
     }
     case "building":
       return `building the transaction on ${frame.dex}`;
@@ -547,7 +583,7 @@ function describe(frame) {
     case "confirmed": {
       const fills = Array.isArray(frame.fills) ? frame.fills : [];
       const where = fills.length ? `${[...new Set(fills.map((f) => f.dex))].join(" + ")} in ${plural(fills.length, "swap")}` : frame.dex;
-      return `confirmed on ${where} at ${fmtNumber(frame.executionPrice)}`;
+      return `confirmed on ${where} at ${price(frame.executionPrice)}`;
     }
     case "failed":
     case "expired":
@@ -560,7 +596,7 @@ function describe(frame) {
 // What a limit or sniper order waits for, as its card's title says it.
 function describeKind(request) {
   if (request.orderType === "limit") {
-    return `limit ≥ ${fmtNumber(request.limitPrice)} ${request.toToken}/${request.fromToken}`;
+    return `limit ≥ ${fmtPrice(request.limitPrice, request.fromToken, request.toToken)}`;
   }
   if (request.orderType === "sniper") {
     return request.minLiquidity ? `sniper · pool ≥ ${fmtNumber(request.minLiquidity)} ${request.toToken}` : "sniper · any pool";
@@ -571,15 +607,14 @@ function describeKind(request) {
 function describeWaiting(frame, request) {
   const to = request.toToken || "";
   const from = request.fromToken || "";
-  const per = to && from ? ` ${to}/${from}` : "";
   const where = frame.bestDex ? ` on ${frame.bestDex}` : "";
   if (frame.orderType === "sniper") {
     if (!frame.poolFound) return `no pool${from && to ? ` for ${from}/${to}` : ""} yet`;
     const needs = frame.minLiquidity ? `, needs ${fmtNumber(frame.minLiquidity)}` : "";
     return `pool${where}: ${fmtNumber(frame.liquidity)} ${to} liquidity${needs}`;
   }
-  const price = frame.currentPrice === null || frame.currentPrice === undefined ? "no route yet" : `price ${fmtNumber(frame.currentPrice)}`;
-  return `${price}${where} vs limit ${fmtNumber(frame.limitPrice)}${per}`;
+  const price = frame.currentPrice === null || frame.currentPrice === undefined ? "no route yet" : `price ${fmtPrice(frame.currentPrice, from, to)}`;
+  return `${price}${where} vs limit ${fmtPrice(frame.limitPrice, from, to)}`;
 }
 
 // Percent of the order each venue takes in the chosen route (direct: the best venue, all of it).
@@ -634,9 +669,9 @@ function fillList(fills, title = null) {
 
 function expiredNote(frame, request) {
   if (frame.status !== "expired" || typeof frame.currentPrice !== "number") return null;
-  const per = `${request.toToken}/${request.fromToken}`;
-  const limit = typeof frame.limitPrice === "number" ? `; the limit was ${fmtNumber(frame.limitPrice)}` : "";
-  return `Last price ${fmtNumber(frame.currentPrice)} ${per}${limit}.`;
+  const price = (value) => fmtPrice(value, request.fromToken, request.toToken);
+  const limit = typeof frame.limitPrice === "number" ? `; the limit was ${price(frame.limitPrice)}` : "";
+  return `Last price ${price(frame.currentPrice)}${limit}.`;
 }
 
 // ---------------------------------------------------------------- the page
@@ -644,7 +679,7 @@ function expiredNote(frame, request) {
 const page = {
   config: null,
   orders: new Map(),
-  prices: new Map(), // "SOL/USDC" -> the latest price a frame on this page showed
+  marketPrice: null, // the latest marketPrice from /api/activity, for the limit prefill
 };
 
 const TYPE_HINTS = {
@@ -677,19 +712,40 @@ function orderRequest() {
   return request;
 }
 
-function rememberPrice(request, frame) {
-  const price = frame.status === "waiting" ? frame.currentPrice : frame.status === "routing" ? frame.bestPrice : null;
-  if (typeof price === "number" && Number.isFinite(price) && price > 0) {
-    page.prices.set(`${request.fromToken}/${request.toToken}`, price);
-  }
+// What the engine is asked for the limit prefill: the form's pair and amount, while the type is limit.
+function marketPriceQuestion() {
+  if ($("#orderType").value !== "limit") return null;
+  const from = $("#fromToken").value;
+  const to = $("#toToken").value;
+  const amount = Number($("#amount").value.trim());
+  if (!from || !to || !Number.isFinite(amount) || amount <= 0) return null;
+  return { fromToken: from, toToken: to, amount };
 }
 
-// The price a limit starts from: the latest one seen here, else the tokens' reference prices.
-function currentPrice(from, to) {
-  const seen = page.prices.get(`${from}/${to}`);
-  if (seen) return seen;
-  const refs = page.config?.referencePrices || {};
-  return refs[from] && refs[to] ? refs[from] / refs[to] : null;
+// Rounded down to 6 significant digits: a limit prefilled "at market" must not ask for more than the market.
+function floorPrice(price) {
+  const scale = 10 ** (5 - Math.floor(Math.log10(price)));
+  return Number((Math.floor(price * scale) / scale).toPrecision(6));
+}
+
+// The limit "at market" is the price the engine's limit check compares: the best route's output per
+// unit of input after venue fees, for this amount (marketPrice in /api/activity), not a pre-fee quote.
+function prefillLimit() {
+  const limit = $("#limitPrice");
+  if ($("#orderType").value !== "limit" || limit.dataset.edited === "true") return;
+  const asked = marketPriceQuestion();
+  const known = page.marketPrice;
+  const fits =
+    asked && known && known.fromToken === asked.fromToken && known.toToken === asked.toToken && known.amount === asked.amount;
+  if (fits && typeof known.price === "number" && known.price > 0) {
+    limit.value = String(floorPrice(known.price));
+    limit.dataset.source = "engine";
+    limit.placeholder = "";
+  } else {
+    limit.value = "";
+    delete limit.dataset.source;
+    limit.placeholder = fits ? "no route now" : "asking the engine…";
+  }
 }
 
 function updateTypeFields({ repriced = false } = {}) {
@@ -701,14 +757,11 @@ function updateTypeFields({ repriced = false } = {}) {
   $("#type-hint").textContent = TYPE_HINTS[type] || "";
   const from = $("#fromToken").value;
   const to = $("#toToken").value;
-  $("#limit-unit").textContent = from && to ? `${to}/${from}` : "";
+  $("#limit-unit").textContent = priceUnit(from, to);
   $("#liquidity-unit").textContent = to;
-  const limit = $("#limitPrice");
-  if (repriced) delete limit.dataset.edited;
-  if (type === "limit" && limit.dataset.edited !== "true") {
-    const price = currentPrice(from, to);
-    limit.value = price ? String(Number(price.toPrecision(6))) : "";
-  }
+  if (repriced) delete $("#limitPrice").dataset.edited;
+  prefillLimit();
+  if (type === "limit") pollSoon(); // the engine's market price for this pair and amount
 }
 
 function showFormError(message, field) {
@@ -780,9 +833,17 @@ function summarize() {
   }
   const expired = counts.expired ? ` · ${counts.expired} expired` : "";
   $("#orders-summary").textContent = views.length
-    ? `${views.length} on this page · ${counts.active} in flight · ${counts.confirmed} confirmed · ${counts.failed} failed${expired}`
+    ? `${views.length} on this page · ${counts.active} unfinished · ${counts.confirmed} confirmed · ${counts.failed} failed${expired}`
     : "Submit an order to watch it execute.";
   $("#clear-finished").hidden = counts.confirmed + counts.failed + counts.expired === 0;
+}
+
+// The status filter: "unfinished" is every order not yet confirmed, failed or expired.
+function applyFilter(view) {
+  const wanted = $("#status-filter").value;
+  const status = view.currentStatus();
+  const shown = wanted === "all" || (wanted === "unfinished" ? !TERMINAL.has(status) : status === wanted);
+  view.root.hidden = !shown;
 }
 
 function fillTokens(config) {
@@ -831,13 +892,17 @@ async function pollEngine() {
   if (document.hidden) return;
   const pill = $("#engine-pill");
   try {
-    const [health, activity] = await Promise.all([getJson("/health"), getJson("/api/activity")]);
+    const asked = marketPriceQuestion();
+    const query = asked ? `?${new URLSearchParams(asked)}` : "";
+    const [health, activity] = await Promise.all([getJson("/health"), getJson(`/api/activity${query}`)]);
     renderEngine(health.body, activity.body);
+    renderInFlight(health.body, health.ok);
+    if (activity.ok && activity.body.marketPrice) {
+      page.marketPrice = activity.body.marketPrice;
+      prefillLimit();
+    }
     pill.dataset.state = health.ok ? "ok" : "degraded";
-    const inFlight = health.body.ordersInFlight ?? "?";
-    $("#engine-pill-text").textContent = health.ok
-      ? `engine ok · ${inFlight} in flight`
-      : `engine degraded · Redis ${health.body.redis}`;
+    if (!health.ok) $("#engine-pill-text").textContent = `engine degraded · Redis ${health.body.redis}`;
   } catch {
     pill.dataset.state = "down";
     $("#engine-pill-text").textContent = "engine unreachable";
@@ -849,7 +914,6 @@ function renderEngine(health, activity) {
   $("#stat-redis").dataset.state = health.redis === "ok" ? "ok" : "bad";
   $("#stat-role").textContent = health.role ?? "–";
   $("#stat-waiting").textContent = health.waitingOrders ?? "–";
-  $("#stat-inflight").textContent = health.ordersInFlight ?? "– (no worker here)";
   $("#stat-confirmed").textContent = activity.totals?.confirmed ?? 0;
   const expired = activity.totals?.expired ?? 0;
   $("#stat-failed").replaceChildren(
@@ -859,6 +923,17 @@ function renderEngine(health, activity) {
   renderVenues(activity.venues || {});
   renderRecent(activity.recent || []);
   $("#engine-updated").textContent = `updated ${fmtClock(new Date().toISOString()).slice(0, 8)}`;
+}
+
+// "In flight" has one source, /health's ordersInFlight (orders this process's worker is executing),
+// written to the header and the engine panel in the same step so they never disagree.
+function renderInFlight(health, ok) {
+  const known = typeof health.ordersInFlight === "number";
+  for (const node of document.querySelectorAll("[data-in-flight]")) node.dataset.inFlight = known ? String(health.ordersInFlight) : "";
+  $("#stat-inflight").textContent = known ? String(health.ordersInFlight) : "– (no worker here)";
+  if (ok) {
+    $("#engine-pill-text").textContent = known ? `engine ok · ${health.ordersInFlight} in flight` : "engine ok · no worker here";
+  }
 }
 
 function renderVenues(stats) {
@@ -925,12 +1000,18 @@ async function start() {
   $("#fromToken").addEventListener("change", () => page.config && fillTargets(page.config));
   $("#toToken").addEventListener("change", () => updateTypeFields({ repriced: true }));
   $("#orderType").addEventListener("change", () => updateTypeFields());
+  $("#amount").addEventListener("input", () => updateTypeFields());
   $("#limitPrice").addEventListener("input", (event) => (event.target.dataset.edited = "true"));
   $("#swap-tokens").addEventListener("click", () => {
     const from = $("#fromToken").value;
     const to = $("#toToken").value;
     $("#fromToken").value = to;
     if (page.config) fillTargets(page.config, from);
+  });
+  $("#status-filter").addEventListener("change", () => page.orders.forEach(applyFilter));
+  $("#compact-toggle").addEventListener("click", (event) => {
+    const compact = $("#order-list").classList.toggle("compact");
+    event.currentTarget.setAttribute("aria-pressed", String(compact));
   });
   $("#clear-finished").addEventListener("click", () => {
     for (const [id, view] of page.orders) {
