@@ -77,3 +77,40 @@ async def test_activity_shows_recent_outcomes_and_venue_quoting(client):
     ]
     assert body["totals"] == {"confirmed": 1, "expired": 0, "failed": 0}
     assert body["venues"] == {"raydium": {"quotes": 1, "quoteErrors": 0, "routesWon": 1, "lastError": None}}
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_activity_tells_the_price_a_limit_order_is_compared_against(client):
+    code, body = await client.get_json("/api/activity?fromToken=SOL&toToken=USDC&amount=2")
+    assert code == 200
+    market = body["marketPrice"]
+    assert {key: market[key] for key in ("fromToken", "toToken", "amount", "dex")} == {
+        "fromToken": "SOL",
+        "toToken": "USDC",
+        "amount": 2,
+        "dex": "raydium",
+    }
+    # The very number a waiting limit order's check compares: after the venue's fee, below 150.
+    frames = await client.run_order(amount=2, orderType="limit", limitPrice=1000, expiresInSeconds=0.2)
+    waiting = next(frame for frame in frames if frame["status"] in ("waiting", "expired"))
+    assert market["price"] == waiting["currentPrice"] < 150
+    code, plain = await client.get_json("/api/activity")
+    assert code == 200 and "marketPrice" not in plain
+
+
+@pytest.mark.gen_test(timeout=15)
+@pytest.mark.parametrize(
+    ("query", "field", "says"),
+    [
+        ("fromToken=SOL&toToken=USDC", "amount", "amount is required"),
+        ("fromToken=SOL&toToken=BONK&amount=1", "toToken", "no venue trades SOL/BONK"),
+        ("fromToken=SOL&toToken=USDC&amount=lots", "amount", "amount must be a number"),
+        ("fromToken=SOL&toToken=USDC&amount=0", "amount", "greater than 0"),
+        ("fromToken=SOL&toToken=USDC&amount=nan", "amount", "greater than 0"),
+        ("fromToken=SOL&toToken=USDC&amount=0.0000000001", "amount", "too many decimals for SOL"),
+    ],
+)
+async def test_a_wrong_market_price_question_is_a_400_naming_the_field(client, query, field, says):
+    code, body = await client.get_json(f"/api/activity?{query}")
+    assert code == 400
+    assert body["field"] == field and says in body["error"], body
