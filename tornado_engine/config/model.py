@@ -27,7 +27,7 @@ class ServerConfig:
     websocket_ping_interval: float = setting(20.0, minimum=0)
     websocket_max_buffer_bytes: int = setting(1_048_576, minimum=1024)
     websocket_stall_seconds: float = setting(10.0, minimum=0, exclusive_minimum=True)
-    allowed_origins: tuple[str, ...] = setting(())
+    allowed_origins: tuple[str, ...] = setting(("*",))
     header_timeout_seconds: float = setting(30.0, minimum=0, exclusive_minimum=True)
     body_timeout_seconds: float = setting(30.0, minimum=0, exclusive_minimum=True)
     max_header_bytes: int = setting(65536, minimum=1024)
