@@ -328,9 +328,7 @@ async def test_empty_token_is_400(client, value):
 
 
 @pytest.mark.gen_test(timeout=15)
-@pytest.mark.parametrize(
-    ("value", "kind"), [(True, "bool"), (False, "bool"), ([1], "list"), ({}, "dict")]
-)
+@pytest.mark.parametrize(("value", "kind"), [(True, "bool"), (False, "bool"), ([1], "list"), ({}, "dict")])
 async def test_amount_that_is_not_a_number_is_400(client, value, kind):
     """A decimal string is an amount too (tests/test_amount_strings.py); other types are not."""
     code, body = await client.post_order({**ORDER, "amount": value})
