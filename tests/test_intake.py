@@ -119,8 +119,9 @@ def assert_client_error(code: int, body: dict, status: int = 400, field: str | N
 async def test_valid_order_gets_a_uuid4_and_pending(client):
     code, body = await client.post_order(ORDER)
     assert code == 200
-    assert set(body) == {"orderId", "status"}
+    assert set(body) == {"orderId", "status", "wsUrl"}  # wsUrl: added to the original's two, additively
     assert body["status"] == "pending"
+    assert body["wsUrl"] == f"{client.ws_url}/ws?orderId={body['orderId']}"
     assert uuid.UUID(body["orderId"]).version == 4
     assert str(uuid.UUID(body["orderId"])) == body["orderId"]
 

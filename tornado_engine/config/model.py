@@ -51,6 +51,7 @@ class OrdersConfig:
     max_wait_seconds: float = setting(3_600.0, minimum=0, exclusive_minimum=True)
     waiting_interval_ms: float = setting(1_000.0, minimum=10)
     admin_api: bool = setting(False)
+    idempotency_window_seconds: int = setting(86_400, minimum=1)
 
 
 @dataclass(frozen=True)
