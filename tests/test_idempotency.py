@@ -233,5 +233,24 @@ async def test_a_released_claim_frees_the_key(engine):
     assert await waiting is None
     assert await keys.claim(key, fingerprint, "retry")
     await keys.release(key, fingerprint, "first")  # not its claim any more: leaves the retry's alone
+    assert not await keys.claim(key, fingerprint, "third")
     await keys.confirm(key, fingerprint, "retry")
     assert await keys.replay(key, fingerprint) == "retry"
+
+
+@pytest.mark.parametrize(
+    "headers, url",
+    [
+        ({}, "ws://localhost:{port}/ws?orderId={id}"),
+        ({"Host": "engine.example"}, "ws://engine.example/ws?orderId={id}"),
+        ({"Host": "engine.example", "X-Forwarded-Proto": "https"}, "wss://engine.example/ws?orderId={id}"),
+    ],
+)
+@pytest.mark.gen_test(timeout=20)
+async def test_the_answer_names_the_socket_to_watch_the_order_on(
+    http_server, base_url, http_port, headers, url
+):
+    """``wsUrl``: the host and scheme the client reached (``wss`` behind a TLS proxy)."""
+    code, reply, _ = await post(base_url, ORDER, None, **headers)
+    assert code == 200, reply
+    assert reply["wsUrl"] == url.format(port=http_port, id=reply["orderId"])
