@@ -3,7 +3,7 @@
 The same key and body answer with the first order (200, ``Idempotent-Replayed:
 true``), another body under the key is a 422, a header that cannot be a key a
 400; concurrent duplicates, on one engine or on two sharing Redis, all get the
-order exactly one of them admitted.
+order exactly one of them admitted. The answer's ``wsUrl`` is checked here too.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 import tornado.testing
+from redis.exceptions import ConnectionError as RedisConnectionError
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from tornado_engine.config import load_config
@@ -112,6 +113,32 @@ async def test_an_invalid_body_stores_no_key(engine, http_server, base_url):
     code, reply, _ = await post(base_url, ORDER, key)  # the key is still free for the corrected body
     assert code == 200, reply
     assert "Idempotent-Replayed" not in _
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_submit_that_could_not_be_admitted_frees_its_key_for_the_retry(
+    engine, http_server, base_url, monkeypatch
+):
+    """The waiting store fails once (our code's fault injection; Redis itself stays real)."""
+    admit = engine.desk.admit
+    calls = []
+
+    async def fails_once(order):
+        calls.append(order.order_id)
+        if len(calls) == 1:
+            raise RedisConnectionError("injected: the waiting store is unreachable")
+        await admit(order)
+
+    monkeypatch.setattr(engine.desk, "admit", fails_once)
+    key = new_key()
+    before = await engine.desk.waiting_count()
+    code, reply, _ = await post(base_url, ORDER, key)
+    assert code == 503, reply
+    code, reply, headers = await post(base_url, ORDER, key)
+    assert code == 200, reply
+    assert "Idempotent-Replayed" not in headers
+    assert reply["orderId"] == calls[1] != calls[0]
+    assert await engine.desk.waiting_count() == before + 1
 
 
 @pytest.mark.gen_test(timeout=30)

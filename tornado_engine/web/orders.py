@@ -154,7 +154,17 @@ class ExecuteOrderHandler(JsonHandler):
 
     async def _replay(self, keys: IdempotencyKeys, key: str, fingerprint: str) -> str | None:
         try:
-            return await self._redis(keys.replay(key, fingerprint), SETTLE_TIMEOUT_S)
+            return await within(SETTLE_TIMEOUT_S, keys.replay(key, fingerprint))
+        except asyncio.TimeoutError:
+            log.warning("POST: the request that claimed an Idempotency-Key has not settled")
+            raise ApiError(
+                503,
+                "an earlier request with this Idempotency-Key is still being accepted; try again shortly",
+                IDEMPOTENCY_HEADER,
+            ) from None
+        except (RedisError, OSError) as exc:
+            log.error("POST: idempotency keys (Redis) unavailable: %s", exc)
+            raise ApiError(503, QUEUE_UNAVAILABLE) from None
         except IdempotencyConflict as exc:
             raise ApiError(
                 422,
