@@ -12,7 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tornado_engine.orders.amounts import to_units
@@ -20,14 +20,14 @@ from tornado_engine.orders.order import OrderRules, OrderValidationError, valida
 
 RULES = OrderRules(
     max_amount=1_000_000.0,
-    tokens=frozenset({"SOL", "USDC"}),
-    pairs=frozenset({("SOL", "USDC"), ("USDC", "SOL")}),
-    decimals={"SOL": 9, "USDC": 6},
+    tokens=frozenset({"SOL", "USDC", "WETH"}),
+    pairs=frozenset({("SOL", "USDC"), ("USDC", "SOL"), ("WETH", "USDC")}),
+    decimals={"SOL": 9, "USDC": 6, "WETH": 18},  # 18 decimals: more digits than a float holds
 )
 
 
 def order(amount: object, token: str = "SOL"):
-    other = "USDC" if token == "SOL" else "SOL"
+    other = "SOL" if token == "USDC" else "USDC"
     return validate_order({"fromToken": token, "toToken": other, "amount": amount}, RULES)
 
 
@@ -41,11 +41,12 @@ def exact_units(text: str, decimals: int) -> int:
 decimal_strings = st.builds(
     lambda whole, fraction: whole + (f".{fraction}" if fraction else ""),
     st.from_regex(r"[0-9]{1,7}", fullmatch=True),
-    st.one_of(st.just(""), st.from_regex(r"[0-9]{1,12}", fullmatch=True)),
+    st.one_of(st.just(""), st.from_regex(r"[0-9]{1,20}", fullmatch=True)),
 )
 
 
-@given(text=decimal_strings, token=st.sampled_from(["SOL", "USDC"]))
+@given(text=decimal_strings, token=st.sampled_from(["SOL", "USDC", "WETH"]))
+@example(text="1.000000000000000001", token="WETH")  # a float would make it exactly 1
 def test_an_accepted_string_counts_exactly_the_base_units_of_its_decimal(text, token):
     decimals = RULES.decimals[token]
     try:
