@@ -54,7 +54,7 @@ def frames(order_id: str) -> list[dict[str, Any]]:
             "orderId": order_id,
             "status": "pending",
             "seq": 1,
-            "message": "Order received; execution starting soon",
+            "message": "Starting execution: order received; execution starting soon",
         },
         {
             "orderId": order_id,

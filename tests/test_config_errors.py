@@ -79,8 +79,9 @@ def test_misspelt_section_gets_did_you_mean(write):
 def test_unknown_key_with_no_close_match_lists_the_known_keys(write):
     error = config_error(write(engine="orders:\n  colour: blue\n"))
     assert error.message == (
-        "unknown key (known keys: admin_api, default_slippage_bps, max_amount, max_slippage_bps, "
-        "max_wait_seconds, retention_seconds, waiting_interval_ms, waiting_store, waiting_ttl_seconds)"
+        "unknown key (known keys: admin_api, default_slippage_bps, idempotency_window_seconds, max_amount, "
+        "max_slippage_bps, max_wait_seconds, retention_seconds, waiting_interval_ms, waiting_store, "
+        "waiting_ttl_seconds)"
     )
 
 

@@ -44,7 +44,7 @@ def assert_clean_reply(code: int, body: bytes) -> None:
     assert b"Traceback" not in body
     reply = json.loads(body)
     if code == 200:
-        assert set(reply) == {"orderId", "status"}
+        assert set(reply) == {"orderId", "status", "wsUrl"}
     else:
         assert 400 <= code < 500 and isinstance(reply["error"], str) and reply["error"]
 

@@ -143,9 +143,11 @@ async def test_a_declared_body_over_the_limit_gets_413_on_every_endpoint(io_loop
 
 
 @pytest.fixture
-def engine_overrides() -> dict:
+def engine_overrides(request) -> dict:
+    """Short timeouts and the admin API; a test's indirect parameter adds ``server:`` keys."""
+    extra = getattr(request, "param", {})
     return {
-        "server": {"header_timeout_seconds": 0.3, "body_timeout_seconds": 0.3},
+        "server": {"header_timeout_seconds": 0.3, "body_timeout_seconds": 0.3, **extra.get("server", {})},
         "orders": {"admin_api": True},
     }
 
@@ -323,9 +325,6 @@ WS_HEADERS = {
     [
         ({"Upgrade": None}, 400, "/ws speaks WebSocket only"),
         ({"Connection": "keep-alive"}, 400, '"Connection: Upgrade"'),
-        ({"Origin": "http://[::1"}, 403, "may not open /ws"),
-        ({"Origin": "https://evil.example"}, 403, "may not open /ws"),
-        ({"Origin": "null"}, 403, "may not open /ws"),
         ({"Sec-WebSocket-Version": "12"}, 426, "unsupported Sec-WebSocket-Version"),
         ({"Sec-WebSocket-Key": None}, 400, "lacks Sec-WebSocket-Key"),
     ],
@@ -339,6 +338,50 @@ async def test_a_bad_websocket_handshake_gets_a_json_error(http_server, base_url
     assert message in json.loads(response.body)["error"]
     if status == 426:
         assert response.headers["Sec-WebSocket-Version"] == "7, 8, 13"
+
+
+RESTRICTED = {"server": {"allowed_origins": ["https://desk.example"]}}
+
+
+@pytest.mark.parametrize("engine_overrides", [RESTRICTED], ids=["restricted"], indirect=True)
+@pytest.mark.parametrize(
+    "origin", ["http://[::1", "https://evil.example", "null", "https://desk.example.evil.example"]
+)
+@pytest.mark.gen_test(timeout=20)
+async def test_with_allowed_origins_set_another_origin_may_not_open_a_socket(
+    engine, http_server, base_url, origin
+):
+    response = await fetch(base_url, "/ws?orderId=x", **{**WS_HEADERS, "Origin": origin})
+    assert response.code == 403
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert "may not open /ws" in json.loads(response.body)["error"]
+
+
+@pytest.mark.parametrize("engine_overrides", [RESTRICTED], ids=["restricted"], indirect=True)
+@pytest.mark.gen_test(timeout=20)
+async def test_with_allowed_origins_set_a_listed_origin_opens_a_socket(engine, http_server, client):
+    headers = {"Origin": "https://desk.example", "Sec-Fetch-Site": "cross-site"}
+    conn = await websocket_connect(HTTPRequest(f"{client.ws_url}/ws?orderId=nope", headers=headers))
+    assert json.loads(await conn.read_message())["status"] == "error"  # upgraded: the unknown order's frame
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://tool.example"},
+        {"Origin": "null"},
+        {"Origin": "https://tool.example", "Sec-Fetch-Site": "cross-site"},
+    ],
+)
+@pytest.mark.gen_test(timeout=20)
+async def test_by_default_a_browser_tool_on_another_origin_watches_an_order(http_server, client, headers):
+    """The original service's clients watch orders from tools served elsewhere; order ids are unguessable."""
+    order_id = await client.submit()
+    conn = await websocket_connect(HTTPRequest(f"{client.ws_url}/ws?orderId={order_id}", headers=headers))
+    frame = json.loads(await conn.read_message())
+    assert (frame["orderId"], frame["status"]) == (order_id, "pending")
+    conn.close()
 
 
 # --- /api/admin/pools -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from openapi_schema_validator import OAS31Validator
@@ -94,6 +95,31 @@ async def test_an_order_its_frames_and_its_state_match_the_document(client, base
     done = await call(base_url, f"/api/orders/{order_id}")
     check(doc, "/api/orders/{orderId}", "get", done.code, done.body, done.headers["Content-Type"])
     assert json.loads(done.body)["status"] == "confirmed"
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_idempotent_submit_answers_match_the_document(client, base_url, doc):
+    order = {"fromToken": "SOL", "toToken": "USDC", "amount": "0.5"}
+    key = f"openapi-{uuid.uuid4().hex}"
+    seen = set()
+    for body, headers in [
+        (order, {"Idempotency-Key": key}),
+        (order, {"Idempotency-Key": key}),
+        ({**order, "amount": "0.6"}, {"Idempotency-Key": key}),
+        (order, {"Idempotency-Key": "no spaces allowed"}),
+    ]:
+        request = HTTPRequest(
+            base_url + "/api/orders/execute",
+            method="POST",
+            body=json.dumps(body),
+            headers={"Content-Type": "application/json", **headers},
+        )
+        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        check(
+            doc, "/api/orders/execute", "post", response.code, response.body, response.headers["Content-Type"]
+        )
+        seen.add(response.code)
+    assert seen == {200, 422, 400}
 
 
 def test_the_check_catches_a_response_that_breaks_the_document(doc):

@@ -40,6 +40,7 @@ async def test_market_order_streams_every_stage_then_closes_normally(client):
 async def test_stage_frames_carry_the_seed_fields(client):
     frames = {f["status"]: f for f in await client.run_order()}
     assert "starting soon" in frames["pending"]["message"]
+    assert "Starting execution" in frames["pending"]["message"]  # what the original's clients match
     routing = frames["routing"]
     assert routing["bestDex"] in {"raydium", "meteora"}
     assert {q["dex"] for q in routing["quotes"]} == {"raydium", "meteora"}

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 HANDOFF_TIMEOUT_S = 10
 LOOKUP_TIMEOUT_S = 10
-PENDING_MESSAGE = "Order received; execution starting soon"
+# "Starting execution" first: the original service's clients (and its integration test) match it.
+PENDING_MESSAGE = "Starting execution: order received; execution starting soon"
 
 
 class OrderWatch:

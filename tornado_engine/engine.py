@@ -31,6 +31,7 @@ from tornado_engine.orders.statuses import Status
 from tornado_engine.storage.batching import CommandBatcher
 from tornado_engine.storage.connection import EmbeddedRedis, connect
 from tornado_engine.storage.epoch import DataLoss, DataSetWatch
+from tornado_engine.storage.idempotency import IdempotencyKeys
 from tornado_engine.storage.keys import Keys
 from tornado_engine.storage.queue import OrderQueue
 from tornado_engine.storage.store import OrderStore
@@ -77,6 +78,7 @@ class Engine:
         self.queue: OrderQueue | None = None
         self.hub: UpdateHub | None = None
         self.waiting: WaitingStore | None = None
+        self.idempotency: IdempotencyKeys | None = None
         self._desk: OrderDesk | None = None
         self.data_set: DataSetWatch | None = None
         self._background: set[asyncio.Task] = set()
@@ -157,6 +159,9 @@ class Engine:
             self.hub = UpdateHub(self.blocking_redis, self.keys)
             await asyncio.wait_for(self.hub.start(), 15)
             self.waiting.start()
+            self.idempotency = IdempotencyKeys(
+                self.redis, self.keys, self.config.orders.idempotency_window_seconds
+            )
             self._desk = OrderDesk(self.waiting, self.store, self.queue, self.hub, self.data_set)
         if self.runs_worker:
             self.worker = Worker(

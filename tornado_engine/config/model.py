@@ -27,7 +27,7 @@ class ServerConfig:
     websocket_ping_interval: float = setting(20.0, minimum=0)
     websocket_max_buffer_bytes: int = setting(1_048_576, minimum=1024)
     websocket_stall_seconds: float = setting(10.0, minimum=0, exclusive_minimum=True)
-    allowed_origins: tuple[str, ...] = setting(())
+    allowed_origins: tuple[str, ...] = setting(("*",))
     header_timeout_seconds: float = setting(30.0, minimum=0, exclusive_minimum=True)
     body_timeout_seconds: float = setting(30.0, minimum=0, exclusive_minimum=True)
     max_header_bytes: int = setting(65536, minimum=1024)
@@ -51,6 +51,7 @@ class OrdersConfig:
     max_wait_seconds: float = setting(3_600.0, minimum=0, exclusive_minimum=True)
     waiting_interval_ms: float = setting(1_000.0, minimum=10)
     admin_api: bool = setting(False)
+    idempotency_window_seconds: int = setting(86_400, minimum=1)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,16 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from tornado_engine.orders.amounts import DEFAULT_DECIMALS, AmountPrecisionError, to_units
+from tornado_engine.orders.amounts import (
+    DEFAULT_DECIMALS,
+    AmountPrecisionError,
+    parse_decimal_text,
+    to_decimal,
+    to_units,
+)
 from tornado_engine.orders.frames import utc_now_iso
 
 SUPPORTED_ORDER_TYPES = ("market", "limit", "sniper")
@@ -123,22 +130,10 @@ def validate_order(body: Any, rules: OrderRules) -> Order:
         raise OrderValidationError(f"no enabled venue trades {from_token} for {to_token}", "toToken")
     if "amount" not in body or body["amount"] is None:
         raise OrderValidationError("amount is required", "amount")
-    amount = body["amount"]
-    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
-        raise OrderValidationError(f"amount must be a number, got {type(amount).__name__}", "amount")
-    try:
-        amount = float(amount)
-    except OverflowError:  # an integer too large for a float
-        raise OrderValidationError(f"amount must be at most {rules.max_amount:g}", "amount") from None
-    if not math.isfinite(amount):
-        raise OrderValidationError("amount must be a finite number", "amount")
-    if amount <= 0:
-        raise OrderValidationError("amount must be greater than 0", "amount")
-    if amount > rules.max_amount:
-        raise OrderValidationError(f"amount must be at most {rules.max_amount:g}", "amount")
+    amount, exact = _amount(body["amount"], rules)
     decimals = rules.decimals.get(from_token, DEFAULT_DECIMALS)
     try:
-        amount_units = to_units(body["amount"], decimals)
+        amount_units = to_units(exact, decimals)
     except AmountPrecisionError:
         raise OrderValidationError(
             f"amount has more decimal places than {from_token} allows ({decimals})", "amount"
@@ -186,6 +181,38 @@ def validate_order(body: Any, rules: OrderRules) -> Order:
         min_liquidity=min_liquidity,
         expires_at=expires_at,
     )
+
+
+def _amount(value: Any, rules: OrderRules) -> tuple[float, int | float | Decimal]:
+    """The amount as a float (for frames) and as the exact value its base units come from.
+
+    A JSON number or a decimal string (``"1"``, ``"0.25"``); a string never
+    becomes a float before its base units are counted.
+    """
+    if isinstance(value, str):
+        try:
+            exact: int | float | Decimal = parse_decimal_text(value)
+        except ValueError as exc:
+            shown = value if len(value) <= 32 else value[:32] + "…"
+            raise OrderValidationError(f"amount must be {exc}, got {shown!r}", "amount") from None
+        too_large = exact > to_decimal(rules.max_amount)
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OrderValidationError(
+            f"amount must be a number or a decimal string, got {type(value).__name__}", "amount"
+        )
+    else:
+        exact = value
+        try:
+            too_large = float(value) > rules.max_amount
+        except OverflowError:  # an integer too large for a float
+            too_large = True
+    if isinstance(exact, float) and not math.isfinite(exact):
+        raise OrderValidationError("amount must be a finite number", "amount")
+    if exact <= 0:
+        raise OrderValidationError("amount must be greater than 0", "amount")
+    if too_large:
+        raise OrderValidationError(f"amount must be at most {rules.max_amount:g}", "amount")
+    return float(exact), exact
 
 
 def _number(body: Mapping[str, Any], name: str) -> float | None:

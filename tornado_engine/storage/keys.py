@@ -6,6 +6,7 @@ touching them run on Redis Cluster unchanged.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 
@@ -48,3 +49,7 @@ class Keys:
     def events(self, order_id: str) -> str:
         """Stream of every frame the order produced; entry id ``0-<seq>``."""
         return f"{self.prefix}:{{{order_id}}}:events"
+
+    def idempotency(self, key: str) -> str:
+        """String: the order a client's ``Idempotency-Key`` names (storage.idempotency), by its hash."""
+        return f"{self.prefix}:idempotency:{hashlib.sha256(key.encode()).hexdigest()}"

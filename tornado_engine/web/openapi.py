@@ -41,16 +41,29 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "fromToken": {"type": "string", "description": "A token some enabled venue trades."},
             "toToken": {"type": "string", "description": "Different from fromToken."},
-            "amount": {"type": "number", "exclusiveMinimum": 0, "description": "At most orders.max_amount."},
+            "amount": {
+                "oneOf": [
+                    {"type": "number", "exclusiveMinimum": 0},
+                    {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "maxLength": 64},
+                ],
+                "description": 'A JSON number or a decimal string ("1", "0.25"; counted exactly, never '
+                "through a float); > 0, at most orders.max_amount, no more decimal places than "
+                "fromToken has.",
+            },
             "orderType": {"type": "string", "default": "market"},
         },
     },
     "OrderAccepted": {
         "type": "object",
-        "required": ["orderId", "status"],
+        "required": ["orderId", "status", "wsUrl"],
         "properties": {
             "orderId": {"type": "string", "format": "uuid"},
             "status": {"const": "pending"},
+            "wsUrl": {
+                "type": "string",
+                "description": "The WebSocket to open: ws(s)://<the request's Host>/ws?orderId=<orderId>; "
+                "wss when the request came over https (X-Forwarded-Proto: https from a TLS proxy).",
+            },
         },
     },
     "Frame": {
@@ -231,15 +244,43 @@ PATHS: dict[str, Any] = {
     "/api/orders/execute": {
         "post": {
             "summary": "Submit an order; it waits until its client opens /ws.",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "Makes a retry safe: the same key with the same body answers with the "
+                    "first request's order (nothing executes twice), within "
+                    "orders.idempotency_window_seconds (default 24 h), from any API process. "
+                    "1 to 255 printable ASCII characters without spaces, such as a UUID.",
+                    "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+                }
+            ],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": _ref("OrderRequest")}},
             },
             "responses": {
-                "200": _json(_ref("OrderAccepted"), "Accepted: open /ws?orderId=... to start it."),
-                "400": _error("The body is not a valid order; `field` names the culprit."),
+                "200": {
+                    **_json(_ref("OrderAccepted"), "Accepted: open wsUrl (/ws?orderId=...) to start it."),
+                    "headers": {
+                        "Idempotent-Replayed": {
+                            "description": "true when this answers a repeated Idempotency-Key: the order "
+                            "is the first request's, nothing new was submitted.",
+                            "schema": {"type": "string", "enum": ["true"]},
+                        }
+                    },
+                },
+                "400": _error(
+                    "The body is not a valid order, or Idempotency-Key cannot be a key; "
+                    "`field` names the culprit."
+                ),
                 "413": _error("The body is larger than server.max_body_bytes."),
                 "415": _error("Content-Type is not application/json."),
+                "422": _error(
+                    "This Idempotency-Key was used with a different body (field: Idempotency-Key); "
+                    "the error names the key's order."
+                ),
                 "503": _error("Redis is unreachable; try again shortly."),
             },
         }
@@ -271,7 +312,10 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "101": {"description": "Switching to the WebSocket protocol."},
                 "400": _error("Not a WebSocket handshake (no Upgrade: websocket, or a header missing)."),
-                "403": _error("A browser page from an origin not in server.allowed_origins."),
+                "403": _error(
+                    "A browser page from another origin while server.allowed_origins is restricted "
+                    '(the default, ["*"], lets any origin watch an order).'
+                ),
                 "426": _error("A WebSocket version other than 13 (7 and 8 are accepted too)."),
             },
         }

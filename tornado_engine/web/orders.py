@@ -1,7 +1,8 @@
 """The order endpoints: intake (``POST /api/orders/execute``) and lookup (``GET /api/orders/{id}``).
 
 Both ask the order desk for one operation; here is only HTTP: the body, its
-validation, and the status codes.
+validation, the ``Idempotency-Key`` (storage.idempotency keeps the keys), the
+socket URL to watch the order on, and the status codes.
 """
 
 from __future__ import annotations
@@ -9,11 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+from urllib.parse import quote
 
+import tornado.httputil
 import tornado.web
 from redis.exceptions import RedisError
 
-from tornado_engine.orders.order import OrderValidationError, validate_order
+from tornado_engine.orders.order import Order, OrderValidationError, validate_order
+from tornado_engine.storage.idempotency import (
+    IdempotencyConflict,
+    IdempotencyKeys,
+    body_fingerprint,
+    key_problem,
+)
 from tornado_engine.storage.store import IncompleteRecord
 from tornado_engine.timeouts import within
 from tornado_engine.web.base import ApiError, JsonHandler
@@ -21,6 +32,9 @@ from tornado_engine.web.base import ApiError, JsonHandler
 log = logging.getLogger(__name__)
 
 QUEUE_UNAVAILABLE = "the order queue (Redis) is unreachable; try again shortly"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+T = TypeVar("T")
+SETTLE_TIMEOUT_S = 10  # how long a duplicate waits for the request that claimed its key
 
 
 @tornado.web.stream_request_body
@@ -72,10 +86,31 @@ class ExecuteOrderHandler(JsonHandler):
             body = json.loads(text, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
             raise ApiError(400, f"the body is not valid JSON: {_json_problem(exc)}") from None
+        key = self._idempotency_key()
+        if key is None:
+            order = self._validate(body)
+            await self._admit(order)
+            self._accepted(order.order_id)
+            return
+        await self._submit_once(key, body)
+
+    def _idempotency_key(self) -> str | None:
+        """The request's ``Idempotency-Key``, None without one; 400 for one that cannot be a key."""
+        key = self.request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return None
+        problem = key_problem(key)
+        if problem is not None:
+            raise ApiError(400, problem, IDEMPOTENCY_HEADER)
+        return key
+
+    def _validate(self, body: Any) -> Order:
         try:
-            order = validate_order(body, self.engine.rules)
+            return validate_order(body, self.engine.rules)
         except OrderValidationError as exc:
             raise ApiError(400, str(exc), exc.field) from None
+
+    async def _admit(self, order: Order) -> None:
         try:
             await within(10, self.engine.desk.admit(order))
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
@@ -89,7 +124,75 @@ class ExecuteOrderHandler(JsonHandler):
             order.to_token,
             order.amount,
         )
-        self.write_json({"orderId": order.order_id, "status": "pending"})
+
+    async def _submit_once(self, key: str, body: Any) -> None:
+        """One order per key: a retry gets the order the key names, another body a 422."""
+        keys = self.engine.idempotency
+        if keys is None:
+            raise ApiError(503, QUEUE_UNAVAILABLE)
+        fingerprint = body_fingerprint(body)
+        # A claim released by a failed admission is claimed again; thrice failing is a 503.
+        for _ in range(3):
+            earlier = await self._replay(keys, key, fingerprint)
+            if earlier is not None:
+                log.info("POST replayed orderId=%s for a repeated Idempotency-Key", earlier)
+                self.set_header("Idempotent-Replayed", "true")
+                self._accepted(earlier)
+                return
+            order = self._validate(body)
+            if not await self._redis(keys.claim(key, fingerprint, order.order_id)):
+                continue  # a concurrent request with this key won: answer with its order
+            try:
+                await self._admit(order)
+            except BaseException:
+                await self._redis(keys.release(key, fingerprint, order.order_id))
+                raise
+            await self._redis(keys.confirm(key, fingerprint, order.order_id))
+            self._accepted(order.order_id)
+            return
+        raise ApiError(503, "the order for this Idempotency-Key could not be admitted; try again shortly")
+
+    async def _replay(self, keys: IdempotencyKeys, key: str, fingerprint: str) -> str | None:
+        try:
+            return await within(SETTLE_TIMEOUT_S, keys.replay(key, fingerprint))
+        except asyncio.TimeoutError:
+            log.warning("POST: the request that claimed an Idempotency-Key has not settled")
+            raise ApiError(
+                503,
+                "an earlier request with this Idempotency-Key is still being accepted; try again shortly",
+                IDEMPOTENCY_HEADER,
+            ) from None
+        except (RedisError, OSError) as exc:
+            log.error("POST: idempotency keys (Redis) unavailable: %s", exc)
+            raise ApiError(503, QUEUE_UNAVAILABLE) from None
+        except IdempotencyConflict as exc:
+            raise ApiError(
+                422,
+                f"this Idempotency-Key was used with a different body (for order {exc.order_id}); "
+                "send the same body to get that order, or use a new key for a new order",
+                IDEMPOTENCY_HEADER,
+            ) from None
+
+    async def _redis(self, work: Awaitable[T], seconds: float = 10) -> T:
+        try:
+            return await within(seconds, work)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            log.error("POST: idempotency keys (Redis) unavailable: %s", exc)
+            raise ApiError(503, QUEUE_UNAVAILABLE) from None
+
+    def _accepted(self, order_id: str) -> None:
+        ws_url = socket_url(self.request, order_id)
+        self.write_json({"orderId": order_id, "status": "pending", "wsUrl": ws_url})
+
+
+def socket_url(request: tornado.httputil.HTTPServerRequest, order_id: str) -> str:
+    """The WebSocket that watches ``order_id``, on the host and scheme the client reached.
+
+    The server runs with ``xheaders``, so behind a TLS proxy that sends
+    ``X-Forwarded-Proto: https`` the protocol is https and the socket ``wss``.
+    """
+    scheme = "wss" if request.protocol == "https" else "ws"
+    return f"{scheme}://{request.host}/ws?orderId={quote(order_id, safe='')}"
 
 
 def _reject_constant(name: str) -> None:
