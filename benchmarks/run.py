@@ -150,13 +150,20 @@ def stop_process(process: subprocess.Popen, timeout: float = 15.0) -> None:
             process.wait()
 
 
+# ``--waiting-store``: measure the engine with a waiting store other than its default.
+WAITING_STORE: str | None = None
+
+
 def engine_config(
     directory: Path, latency_scale: float, concurrency: int, venue_overrides: dict[str, Any] | None = None
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
+    orders: dict[str, Any] = {"waiting_ttl_seconds": 600}
+    if WAITING_STORE is not None:
+        orders["waiting_store"] = WAITING_STORE
     engine = {
         "redis": {"key_prefix": "bench"},
-        "orders": {"waiting_ttl_seconds": 600},
+        "orders": orders,
         "worker": {"concurrency": concurrency},
         "simulation": {"latency_scale": latency_scale, "seed": 42},
         "logging": {"level": "WARNING"},
@@ -674,7 +681,14 @@ def main() -> int:
         action="store_true",
         help="then py-spy the engine in an extra throughput and fan-out pass",
     )
+    parser.add_argument(
+        "--waiting-store",
+        choices=("memory", "redis"),
+        help="orders.waiting_store for the engine (default: the engine's own, auto: redis with a Redis URL)",
+    )
     args = parser.parse_args()
+    global WAITING_STORE
+    WAITING_STORE = args.waiting_store
     plan = PLANS["quick" if args.quick else "full"]
     for name in ("orders", "concurrency", "burst", "sockets"):
         if getattr(args, name) is not None:
