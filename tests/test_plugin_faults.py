@@ -74,7 +74,7 @@ class BlocksTheLoop(StubVenue):
     price = 160.0
 
     async def quote(self, request: QuoteRequest) -> Quote:
-        time.sleep(0.3)
+        time.sleep(0.3)  # the fault under test: a blocking call, not a wait
         return Quote(self.name, self.price, 0.003, request.amount * self.price * 0.997)
 
 
@@ -240,7 +240,7 @@ async def test_the_watchdog_names_a_stall_outside_any_venue_call(caplog):
     watchdog.start()
     try:
         await asyncio.sleep(0)  # the heartbeat is armed
-        time.sleep(0.2)
+        time.sleep(0.2)  # the fault under test: the loop held outside any venue call
         await asyncio.wait_for(stalled.wait(), 5)
     finally:
         await watchdog.stop()
