@@ -1,4 +1,4 @@
-"""The ``tornado-engine`` command: serve, check-config, venues, config, plugin new."""
+"""The ``tornado-engine`` command: serve, check-config, venues, config, keys, plugin new."""
 
 from __future__ import annotations
 
@@ -7,23 +7,28 @@ import asyncio
 import contextlib
 import errno
 import gc
+import ipaddress
 import json
 import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 from pathlib import Path
 
 import tornado.netutil
 from redis.exceptions import RedisError
 
+from tornado_engine.auth import KeyProblem, KeyRing
+from tornado_engine.auth.keyring import parse_scopes
 from tornado_engine.config import ConfigError, EngineConfig, load_config, resolve_config_dir
 from tornado_engine.config.effective import effective_settings, mask_secrets, render_effective
 from tornado_engine.config.env import secret_values
 from tornado_engine.engine import ROLES, Engine
 from tornado_engine.observability.logs import LIFECYCLE, configure_logging
-from tornado_engine.storage.connection import EmbeddedRedisError
+from tornado_engine.storage.connection import EmbeddedRedisError, connect
+from tornado_engine.storage.keys import Keys
 from tornado_engine.venues.host import PluginHost
 from tornado_engine.venues.reload import reload_venues
 from tornado_engine.venues.report import render_text, unavailable
@@ -46,7 +51,18 @@ def _parser() -> argparse.ArgumentParser:
         "--config", help="config directory holding engine.yaml and venues.yaml (default: ./config)"
     )
     serve.add_argument("--port", type=int, help="HTTP port (default: $PORT, else server.port, 3000)")
-    serve.add_argument("--host", default="", help="address to listen on (default: all)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 or :: for all)",
+    )
+    serve.add_argument(
+        "--require-keys",
+        action="store_true",
+        help="every API request needs an API key (as auth.required: true); see `tornado-engine keys`",
+    )
+    serve.add_argument("--certfile", help="serve HTTPS and WSS with this PEM certificate (chain)")
+    serve.add_argument("--keyfile", help="the certificate's PEM private key (with --certfile)")
     serve.add_argument(
         "--redis-url",
         help="redis://, rediss:// or unix:// URL "
@@ -68,6 +84,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     shown.add_argument("config", nargs="?", help="config directory (default: ./config)")
     shown.add_argument("--json", action="store_true", help="print a JSON list of {key, value, origin}")
+    keys = commands.add_parser("keys", help="API keys (serve --require-keys): add, list, revoke")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    add = keys_commands.add_parser("add", help="make a key; prints it (and nothing else) on stdout")
+    add.add_argument("name", help="the key's name (its orders are owned by it; limits count by it)")
+    add.add_argument(
+        "--scopes", required=True, help="comma-separated: read (own orders), trade (also submit), admin"
+    )
+    add.add_argument("--rate", type=float, help="orders per second this key may submit (limits)")
+    keys_commands.add_parser("list", help="the keys' names, scopes and rates (never the keys)")
+    revoke = keys_commands.add_parser("revoke", help="revoke a key by name")
+    revoke.add_argument("name")
+    for command in keys_commands.choices.values():
+        command.add_argument("--redis-url", help="the engine's Redis (default: $REDIS_URL, else redis.url)")
+        command.add_argument(
+            "--config", help="config directory (default: ./config), for redis.key_prefix and redis.url"
+        )
     plugin = commands.add_parser("plugin", help="venue plugin tools")
     plugin_commands = plugin.add_subparsers(dest="plugin_command", required=True)
     new = plugin_commands.add_parser(
@@ -93,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         return _venues(config, args.json)
     if args.command == "config":
         return _show_config(config, args.config, args.json)
+    if args.command == "keys":
+        return _keys(args, config)
     return _serve(args, config)
 
 
@@ -164,6 +198,89 @@ def _venues(config: EngineConfig, as_json: bool) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace, config: EngineConfig) -> int:
+    """``keys add|list|revoke``: only ``add`` writes to stdout, and only the key."""
+    redis_url = args.redis_url or os.environ.get("REDIS_URL") or config.redis.url
+    if not redis_url:
+        print(
+            "error: keys live in the Redis the engine's processes share: pass --redis-url or set REDIS_URL",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        scopes = parse_scopes(args.scopes) if args.keys_command == "add" else ()
+        return asyncio.run(_keys_in_redis(args, config, redis_url, scopes))
+    except KeyProblem as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (RedisError, OSError, TimeoutError) as exc:
+        where = mask_secrets("redis.url", redis_url)
+        print(f"error: cannot use Redis at {where}: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _keys_in_redis(
+    args: argparse.Namespace, config: EngineConfig, redis_url: str, scopes: tuple[str, ...]
+) -> int:
+    redis = connect(redis_url, max_connections=2)
+    try:
+        keyring = KeyRing(redis, Keys(config.redis.key_prefix))
+        if args.keys_command == "add":
+            key = await keyring.add(args.name, scopes, args.rate)
+            print(key)
+            rate = f", {args.rate:g} orders/s" if args.rate is not None else ""
+            print(f"added key {args.name!r} (scopes: {','.join(scopes)}{rate})", file=sys.stderr)
+        elif args.keys_command == "revoke":
+            await keyring.revoke(args.name)
+            print(
+                f"revoked key {args.name!r}: every API process refuses it within "
+                f"auth.cache_seconds ({config.auth.cache_seconds:g}s)",
+                file=sys.stderr,
+            )
+        else:
+            records = await keyring.records()
+            if not records:
+                print(
+                    "no keys (add one with: tornado-engine keys add NAME --scopes trade,read)",
+                    file=sys.stderr,
+                )
+            for record in records:
+                rate = f"{record.rate:g}/s" if record.rate is not None else "default"
+                print(f"{record.name}\t{','.join(record.scopes)}\trate={rate}\tcreated={record.created_at}")
+        return 0
+    finally:
+        await redis.aclose()
+
+
+def tls_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | None:
+    """The server's TLS context from ``--certfile``/``--keyfile``; ValueError saying what is wrong."""
+    if certfile is None and keyfile is None:
+        return None
+    if certfile is None:
+        raise ValueError("--keyfile needs --certfile")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except FileNotFoundError as exc:
+        raise ValueError(f"cannot read {exc.filename}: no such file") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise ValueError(
+            f"cannot use the certificate {certfile}"
+            + (f" with the key {keyfile}" if keyfile else "")
+            + f": {exc} (both must be PEM, the key unencrypted, and belong together)"
+        ) from None
+    return context
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
     # URL passwords and secret variables' values are written *** (the Redis URL is in the start-up line).
     configure_logging(args.log_level or config.logging.level, config.logging.format, secret_values())
@@ -178,7 +295,12 @@ def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
         )
         return 2
     try:
-        engine = Engine(config, redis_url=redis_url, role=args.role)
+        tls = tls_context(args.certfile, args.keyfile)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        engine = Engine(config, redis_url=redis_url, role=args.role, require_keys=args.require_keys)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
@@ -194,7 +316,7 @@ def _serve(args: argparse.Namespace, config: EngineConfig) -> int:
     tune_garbage_collector()
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_run(engine, sockets, args.host, args.config))
+            asyncio.run(_run(engine, sockets, args.host, args.config, tls))
     except StartFailed as exc:
         print(f"error: could not start: {exc}", file=sys.stderr)
         return 1
@@ -217,11 +339,11 @@ def listen_failure(exc: OSError, host: str, port: int) -> str:
     return f"cannot listen on {where}: {exc.strerror or exc}"
 
 
-def page_url(host: str, port: int) -> str:
+def page_url(host: str, port: int, scheme: str = "http") -> str:
     """The address a browser on this machine opens: loopback when listening on every interface."""
     if host in ("", "0.0.0.0", "::"):  # noqa: S104 - compared with, not bound to
         host = "127.0.0.1"
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+    return f"{scheme}://[{host}]:{port}/" if ":" in host else f"{scheme}://{host}:{port}/"
 
 
 def start_failure(exc: BaseException, redis_url: str | None) -> str:
@@ -262,7 +384,11 @@ def use_fast_event_loop() -> None:
 
 
 async def _run(
-    engine: Engine, sockets: list[socket.socket], host: str = "", config_dir: str | None = None
+    engine: Engine,
+    sockets: list[socket.socket],
+    host: str = "",
+    config_dir: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     """Start, serve until SIGINT or SIGTERM, stop; whatever happens, stop what was started."""
     loop = asyncio.get_running_loop()
@@ -281,13 +407,19 @@ async def _run(
             raise StartFailed(start_failure(exc, engine.redis_url)) from None
         if engine.serves_api:
             connections = Connections(engine.desk.updates)
-            server = make_server(make_app(engine, connections), engine.config.server)
+            server = make_server(make_app(engine, connections), engine.config.server, tls)
             server.add_sockets(sockets)
             bound = sockets[0].getsockname()[1]
+            if not is_loopback(host) and not engine.keys_required:
+                lifecycle.warning(
+                    "listening on %s with API keys off: anyone who can reach it can submit orders and "
+                    "read them; use serve --require-keys (docs: Running it safely)",
+                    host or "every interface",
+                )
             lifecycle.info(
                 "listening on port %d: open %s (role %s, Redis %s, %s event loop)",
                 bound,
-                page_url(host, bound),
+                page_url(host, bound, "https" if tls is not None else "http"),
                 engine.role,
                 engine.redis_url,
                 loop_name,

@@ -5,16 +5,27 @@
 store and the queue, and follows its events (``GET /ws``); ``lookup`` reads
 an order wherever it is (``GET /api/orders/{id}``). The web layer speaks HTTP
 and WebSocket around these; the engine builds the desk from its parts.
+
+Ownership is checked here and nowhere else: with keys on, every operation
+takes the request's :class:`Caller`, ``admit`` records its name on the order,
+and an order another key submitted is, to a non-admin caller, an order that
+does not exist (so ids cannot be probed). With keys off the caller is None and
+every order is visible, as in the original service. Any new operation on an
+order by id (cancel, list) asks :meth:`OrderDesk.may_access` or
+:meth:`OrderDesk.visible` first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from tornado_engine.auth import Caller
 from tornado_engine.orders.frames import dumps, order_frame
 from tornado_engine.orders.order import Order
 from tornado_engine.orders.statuses import Status
@@ -31,6 +42,7 @@ HANDOFF_TIMEOUT_S = 10
 LOOKUP_TIMEOUT_S = 10
 # "Starting execution" first: the original service's clients (and its integration test) match it.
 PENDING_MESSAGE = "Starting execution: order received; execution starting soon"
+OWNER_CACHE_SIZE = 4096  # order ids whose owner this process has read (an owner never changes)
 
 
 class OrderWatch:
@@ -63,6 +75,7 @@ class OrderDesk:
         self.queue = queue
         self.updates = updates
         self.data_set = data_set
+        self._owners: OrderedDict[str, str | None] = OrderedDict()
 
     def loss_note(self) -> str:
         """What to add when an order is not found after Redis lost its data: it may be why."""
@@ -78,20 +91,54 @@ class OrderDesk:
         """False while the updates channel (Redis) is down: accepted orders could not be followed."""
         return self.updates.healthy
 
-    async def admit(self, order: Order) -> None:
-        """Keep a validated order until its client connects (or it expires)."""
+    async def admit(self, order: Order, caller: Caller | None = None) -> Order:
+        """Keep a validated order until its client connects (or it expires); the caller owns it."""
+        if caller is not None:
+            order = dataclasses.replace(order, owner=caller.name)
         await self.waiting.submit(order)
+        return order
+
+    async def owner_of(self, order_id: str) -> tuple[bool, str | None]:
+        """(whether the order exists, the key name that submitted it); cached once known."""
+        if order_id in self._owners:
+            return True, self._owners[order_id]
+        waiting = await within(LOOKUP_TIMEOUT_S, self.waiting.lookup(order_id))
+        if waiting is not None:
+            return True, waiting.owner
+        state = await within(LOOKUP_TIMEOUT_S, self.store.state(order_id))
+        if state is None or "order" not in state:
+            return False, None
+        owner = Order.from_dict(json.loads(state["order"])).owner
+        self._owners[order_id] = owner
+        while len(self._owners) > OWNER_CACHE_SIZE:
+            self._owners.popitem(last=False)
+        return True, owner
+
+    async def may_access(self, order_id: str, caller: Caller | None) -> bool:
+        """Whether ``caller`` may see or act on the order (False also when there is no such order)."""
+        exists, owner = await self.owner_of(order_id)
+        return exists and (caller is None or caller.may_see(owner))
+
+    async def visible(self, order_ids: list[str], caller: Caller | None) -> list[str]:
+        """The ids among ``order_ids`` that ``caller`` may see, in their order."""
+        if caller is None or caller.is_admin:
+            return list(order_ids)
+        allowed = await asyncio.gather(*(self.may_access(order_id, caller) for order_id in order_ids))
+        return [order_id for order_id, ok in zip(order_ids, allowed, strict=True) if ok]
 
     async def waiting_count(self) -> int:
         return await self.waiting.count()
 
-    async def lookup(self, order_id: str) -> dict[str, Any] | None:
+    async def lookup(self, order_id: str, caller: Caller | None = None) -> dict[str, Any] | None:
         """The order as ``GET /api/orders/{id}`` reports it: status and every event so far.
 
+        None for an order that does not exist or that ``caller`` may not see.
         Raises :class:`IncompleteRecord` for a hash Redis lost part of.
         """
         waiting = await within(LOOKUP_TIMEOUT_S, self.waiting.lookup(order_id))
         if waiting is not None:
+            if caller is not None and not caller.may_see(waiting.owner):
+                return None
             return {"orderId": order_id, "status": "pending", "order": waiting.summary(), "events": []}
         state, events = await within(
             LOOKUP_TIMEOUT_S, asyncio.gather(self.store.state(order_id), self.store.history(order_id))
@@ -101,22 +148,32 @@ class OrderDesk:
         for field in ("order", "status"):
             if field not in state:  # written by a worker after Redis lost the order's record
                 raise IncompleteRecord(order_id, field)
+        order = Order.from_dict(json.loads(state["order"]))
+        if caller is not None and not caller.may_see(order.owner):
+            return None
         return {
             "orderId": order_id,
             "status": state["status"],
-            "order": Order.from_dict(json.loads(state["order"])).summary(),
+            "order": order.summary(),
             "events": [json.loads(e.frame) for e in events],
         }
 
     async def watch(
-        self, order_id: str, after_seq: int, send_first: Callable[[StoredEvent], object]
+        self,
+        order_id: str,
+        after_seq: int,
+        send_first: Callable[[StoredEvent], object],
+        caller: Caller | None = None,
     ) -> OrderWatch | None:
         """Follow an order for a client that has seen its events up to ``after_seq``.
 
         A waiting order starts now: ``send_first`` gets its pending frame
         (unless the client has it), then the order is recorded and queued.
-        None when there is no such order, waiting or recorded.
+        None when there is no such order, waiting or recorded, or ``caller``
+        may not see it (it is not started then).
         """
+        if caller is not None and not caller.is_admin and not await self.may_access(order_id, caller):
+            return None
         first = order_frame(order_id, Status.PENDING, 1, message=PENDING_MESSAGE)
 
         def send_pending() -> None:

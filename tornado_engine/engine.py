@@ -20,6 +20,7 @@ import pluggy
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from tornado_engine.auth import KeyRing
 from tornado_engine.config import EngineConfig
 from tornado_engine.desk import OrderDesk
 from tornado_engine.execution.executor import OrderExecutor
@@ -60,12 +61,15 @@ class Engine:
         role: str = "all",
         plugins: Iterable[object] = (),
         pm: pluggy.PluginManager | None = None,
+        require_keys: bool = False,
     ) -> None:
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         self.config = config
         self.role = role
         self.redis_url = redis_url or config.redis.url
+        # Fixed for the life of the process: a reload of engine.yaml must not switch keys off.
+        self.keys_required = require_keys or config.auth.required
         self.keys = Keys(config.redis.key_prefix)
         self.plugins = PluginHost(extra_plugins=plugins, disabled=config.plugins.disabled, pm=pm)
         self.pm = self.plugins.pm
@@ -79,6 +83,7 @@ class Engine:
         self.hub: UpdateHub | None = None
         self.waiting: WaitingStore | None = None
         self.idempotency: IdempotencyKeys | None = None
+        self.keyring: KeyRing | None = None
         self._desk: OrderDesk | None = None
         self.data_set: DataSetWatch | None = None
         self._background: set[asyncio.Task] = set()
@@ -162,6 +167,7 @@ class Engine:
             self.idempotency = IdempotencyKeys(
                 self.redis, self.keys, self.config.orders.idempotency_window_seconds
             )
+            self.keyring = KeyRing(self.redis, self.keys, self.config.auth.cache_seconds)
             self._desk = OrderDesk(self.waiting, self.store, self.queue, self.hub, self.data_set)
         if self.runs_worker:
             self.worker = Worker(

@@ -16,6 +16,7 @@ from tornado_engine.config.hints import did_you_mean
 from tornado_engine.config.model import (
     ENGINE_FILE,
     VENUES_FILE,
+    AuthConfig,
     EngineConfig,
     LoggingConfig,
     OrdersConfig,
@@ -42,6 +43,7 @@ ENGINE_SECTIONS: dict[str, type] = {
     "worker": WorkerConfig,
     "simulation": SimulationConfig,
     "logging": LoggingConfig,
+    "auth": AuthConfig,
 }
 
 

@@ -31,6 +31,15 @@ class ServerConfig:
     header_timeout_seconds: float = setting(30.0, minimum=0, exclusive_minimum=True)
     body_timeout_seconds: float = setting(30.0, minimum=0, exclusive_minimum=True)
     max_header_bytes: int = setting(65536, minimum=1024)
+    allowed_hosts: tuple[str, ...] = setting(())
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """API keys (``tornado-engine keys``): off by default, so the original service's clients work."""
+
+    required: bool = setting(False)
+    cache_seconds: float = setting(5.0, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,7 @@ class EngineConfig:
     plugins: PluginsConfig = PluginsConfig()
     venues: VenuesConfig = VenuesConfig(reference_prices={}, venues=())
     routing: RoutingConfig = RoutingConfig()
+    auth: AuthConfig = AuthConfig()
 
     def replace(self, **sections: Any) -> EngineConfig:
         """A copy with some sections swapped, e.g. ``worker=WorkerConfig(...)``."""

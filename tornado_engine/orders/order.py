@@ -55,6 +55,7 @@ class Order:
     limit_price: float | None = None
     min_liquidity: float | None = None
     expires_at: float | None = None
+    owner: str | None = None  # the API key's name that submitted it, when keys are on
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -53,3 +53,13 @@ class Keys:
     def idempotency(self, key: str) -> str:
         """String: the order a client's ``Idempotency-Key`` names (storage.idempotency), by its hash."""
         return f"{self.prefix}:idempotency:{hashlib.sha256(key.encode()).hexdigest()}"
+
+    @property
+    def api_keys(self) -> str:
+        """Hash: SHA-256 of an API key -> its record (auth.keyring); never the key itself."""
+        return f"{self.prefix}:{{api-keys}}:by-hash"
+
+    @property
+    def api_key_names(self) -> str:
+        """Hash: an API key's name -> its hash (same hash tag: one script changes both)."""
+        return f"{self.prefix}:{{api-keys}}:by-name"

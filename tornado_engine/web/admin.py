@@ -11,6 +11,7 @@ It changes state, so a browser must not be tricked into calling it: a POST
 must be ``application/json`` (a form or a ``text/plain`` fetch from another
 site cannot send that without a CORS preflight, which we never grant) and
 may not come from another origin (``Origin`` or ``Sec-Fetch-Site`` say so).
+With keys on, only an ``admin`` key reaches it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tornado_engine.auth import ADMIN
 from tornado_engine.config import ConfigError, ConfigSection
 from tornado_engine.venues.api import PoolAdmin
 from tornado_engine.web.base import ApiError, JsonHandler
@@ -33,9 +35,12 @@ def parse_pair(text: str) -> tuple[str, str]:
 
 
 class PoolsHandler(JsonHandler):
-    def prepare(self) -> None:
+    scope = ADMIN
+
+    async def prepare(self) -> None:
         if not self.engine.config.orders.admin_api:
             raise ApiError(404, "the admin API is off; set orders.admin_api: true in engine.yaml")
+        await self.authorize()
 
     def get(self) -> None:
         pools: dict[str, Any] = {}

@@ -32,7 +32,13 @@ def make_app(
         connections = Connections(desk.updates)
     engine.metrics.count_sockets(connections)
     deps = {"engine": engine}
-    socket = {"server": engine.config.server, "desk": desk, "connections": connections}
+    socket = {
+        "server": engine.config.server,
+        "desk": desk,
+        "connections": connections,
+        "keyring": engine.keyring,
+        "keys_required": engine.keys_required,
+    }
     routes: list[tuple[str, Any, dict[str, Any]]] = [
         (r"/api/orders/execute", ExecuteOrderHandler, deps),
         (r"/api/orders/([^/]+)", OrderHandler, deps),

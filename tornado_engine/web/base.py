@@ -14,24 +14,17 @@ from typing import Any
 import tornado.httputil
 import tornado.web
 
+from tornado_engine.auth import Caller
 from tornado_engine.engine import Engine
 from tornado_engine.orders.frames import dumps
+from tornado_engine.web.callers import identify, masked_uri
+from tornado_engine.web.errors import ApiError
+
+__all__ = ["ApiError", "EngineHeaders", "JsonErrors", "JsonHandler", "NotFoundHandler"]
 
 JSON_TYPE = "application/json; charset=UTF-8"
 _INVALID_UNICODE = re.compile(r"Invalid unicode in (\w+)")
 METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
-
-
-class ApiError(tornado.web.HTTPError):
-    """An error the client caused or must hear about, with a sentence for them."""
-
-    def __init__(
-        self, status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(status, log_message=message.replace("%", "%%"))
-        self.message = message
-        self.field = field
-        self.headers = headers or {}  # sent with the error (e.g. what a 426 supports)
 
 
 class EngineHeaders(tornado.web.RequestHandler):
@@ -40,6 +33,10 @@ class EngineHeaders(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.clear_header("Server")
         self.set_header("X-Content-Type-Options", "nosniff")
+
+    def _request_summary(self) -> str:
+        """The access log's request: a WebSocket's ``?token=`` (an API key) written ``***``."""
+        return f"{self.request.method} {masked_uri(self.request.uri or '')} ({self.request.remote_ip})"
 
 
 def allowed_methods(handler: tornado.web.RequestHandler) -> list[str]:
@@ -106,6 +103,16 @@ class JsonErrors(EngineHeaders):
 
 
 class JsonHandler(JsonErrors):
+    """An endpoint answering JSON; with keys on, only to a key with its ``scope``.
+
+    ``scope`` None leaves the endpoint open (health, metrics, the OpenAPI
+    document); otherwise ``prepare`` (or, where a handler has its own,
+    :meth:`authorize`) sets ``caller``.
+    """
+
+    scope: str | None = None
+    caller: Caller | None = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "get" in vars(cls) and "head" not in vars(cls):
@@ -119,13 +126,26 @@ class JsonHandler(JsonErrors):
         self.set_header("Content-Type", JSON_TYPE)
         self.set_header("Cache-Control", "no-store")
 
+    def required_scope(self) -> str | None:
+        """The scope this request needs; handlers whose methods differ override it."""
+        return self.scope
+
+    async def prepare(self) -> None:
+        await self.authorize()
+
+    async def authorize(self) -> None:
+        """Set ``caller`` from the request's key; 401/403 when keys are on and it falls short."""
+        scope = self.required_scope()
+        if scope is not None:
+            self.caller = await identify(self.engine.keyring, self.engine.keys_required, self.request, scope)
+
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(dumps(value))
 
 
 class NotFoundHandler(JsonHandler):
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         raise tornado.web.HTTPError(404)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

@@ -18,6 +18,7 @@ import tornado.httputil
 import tornado.web
 from redis.exceptions import RedisError
 
+from tornado_engine.auth import READ, TRADE
 from tornado_engine.orders.order import Order, OrderValidationError, validate_order
 from tornado_engine.storage.idempotency import (
     IdempotencyConflict,
@@ -41,13 +42,16 @@ SETTLE_TIMEOUT_S = 10  # how long a duplicate waits for the request that claimed
 class ExecuteOrderHandler(JsonHandler):
     """``POST /api/orders/execute``: validate, stamp an id, park in the waiting store."""
 
-    def prepare(self) -> None:
+    scope = TRADE
+
+    async def prepare(self) -> None:
         self._chunks: list[bytes] = []
         self._size = 0
         self._limit = self.engine.config.server.max_body_bytes
         if self.request.method != "POST":
             return
         self.body_pending = True  # until post() runs: a refusal before then closes the connection
+        await self.authorize()
         content_type = self.request.headers.get("Content-Type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             raise ApiError(415, "Content-Type must be application/json")
@@ -92,6 +96,8 @@ class ExecuteOrderHandler(JsonHandler):
             await self._admit(order)
             self._accepted(order.order_id)
             return
+        if self.caller is not None:  # each key has its own Idempotency-Keys: no one replays another's
+            key = f"{self.caller.name}:{key}"
         await self._submit_once(key, body)
 
     def _idempotency_key(self) -> str | None:
@@ -112,7 +118,7 @@ class ExecuteOrderHandler(JsonHandler):
 
     async def _admit(self, order: Order) -> None:
         try:
-            await within(10, self.engine.desk.admit(order))
+            await within(10, self.engine.desk.admit(order, self.caller))
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             log.error("POST: shared waiting store unavailable: %s", exc)
             raise ApiError(503, QUEUE_UNAVAILABLE) from None
@@ -210,11 +216,13 @@ def _json_problem(exc: Exception) -> str:
 
 
 class OrderHandler(JsonHandler):
-    """``GET /api/orders/{orderId}``: current status and full event history."""
+    """``GET /api/orders/{orderId}``: current status and full event history (the caller's own orders)."""
+
+    scope = READ
 
     async def get(self, order_id: str) -> None:
         try:
-            order = await self.engine.desk.lookup(order_id)
+            order = await self.engine.desk.lookup(order_id, self.caller)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             log.error("GET order orderId=%s: Redis unavailable: %s", order_id, exc)
             raise ApiError(503, "order storage is unavailable; try again shortly") from None

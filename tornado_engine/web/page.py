@@ -10,6 +10,7 @@ would be compared against now (so the form's limit "at market" can fill).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -20,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import tornado.web
+from redis.exceptions import RedisError
 
+from tornado_engine.auth import READ
 from tornado_engine.engine import Engine
 from tornado_engine.orders.amounts import AmountPrecisionError
 from tornado_engine.orders.order import SUPPORTED_ORDER_TYPES
@@ -142,6 +145,8 @@ def follow_activity(updates: UpdateHub) -> ActivityLog:
 class VenuesHandler(JsonHandler):
     """``GET /api/venues``: what the order form may offer, from the loaded config."""
 
+    scope = READ
+
     def get(self) -> None:
         config = self.engine.config
         running = self.engine.venues
@@ -176,7 +181,12 @@ MARKET_PRICE_ARGUMENTS = ("fromToken", "toToken", "amount")
 
 
 class ActivityHandler(JsonHandler):
-    """``GET /api/activity``: recent terminal outcomes and how the venues quote."""
+    """``GET /api/activity``: recent terminal outcomes and how the venues quote.
+
+    With keys on, ``recent`` lists only the caller's orders (all of them for an admin key).
+    """
+
+    scope = READ
 
     def initialize(self, engine: Engine, activity: ActivityLog) -> None:  # type: ignore[override]
         super().initialize(engine)
@@ -184,6 +194,15 @@ class ActivityHandler(JsonHandler):
 
     async def get(self) -> None:
         body = self.activity.as_json()
+        if self.caller is not None and not self.caller.is_admin:
+            try:
+                mine = set(
+                    await self.engine.desk.visible([e["orderId"] for e in body["recent"]], self.caller)
+                )
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                log.error("GET /api/activity: Redis unavailable: %s", exc)
+                raise ApiError(503, "order storage is unavailable; try again shortly") from None
+            body["recent"] = [entry for entry in body["recent"] if entry["orderId"] in mine]
         asked = {name: self.get_query_argument(name, "") for name in MARKET_PRICE_ARGUMENTS}
         if any(asked.values()):
             body["marketPrice"] = await self.market_price(*asked.values())

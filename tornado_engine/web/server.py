@@ -7,7 +7,8 @@ idle keep-alive connection stays open) and a body within
 ``server.body_timeout_seconds``. A head larger than ``server.max_header_bytes``
 gets ``431`` and a declared body larger than ``server.max_body_bytes`` gets
 ``413``, both as our JSON error, with ``Connection: close``, before any
-handler sees the request.
+handler sees the request. So does a ``Host`` this server does not answer to
+(``421``; see :mod:`tornado_engine.web.hosts`).
 
 Beyond four times those sizes Tornado itself stops reading: a head that large
 is dropped without an answer (it never finishes, so there is no request to
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from typing import Any
 
 import tornado.gen
@@ -29,15 +31,22 @@ import tornado.web
 
 from tornado_engine.config import ServerConfig
 from tornado_engine.orders.frames import dumps
+from tornado_engine.web.hosts import AllowedHosts
 
 HARD_LIMIT_FACTOR = 4  # Tornado's own limits, well past ours, so ours answer first
 LINGER_SECONDS = 2.0  # how long a refused client may go on sending before we close
 
 
-def make_server(app: tornado.web.Application, settings: ServerConfig) -> tornado.httpserver.HTTPServer:
-    """An HTTPServer for ``app`` with ``settings``' limits and timeouts; X-Real-Ip is trusted (a proxy's)."""
+def make_server(
+    app: tornado.web.Application, settings: ServerConfig, ssl_context: ssl.SSLContext | None = None
+) -> tornado.httpserver.HTTPServer:
+    """An HTTPServer for ``app`` with ``settings``' limits and timeouts; X-Real-Ip is trusted (a proxy's).
+
+    With ``ssl_context`` it speaks HTTPS and WSS only (``serve --certfile --keyfile``).
+    """
     return tornado.httpserver.HTTPServer(
         RequestGate(app, settings),
+        ssl_options=ssl_context,
         xheaders=True,
         idle_connection_timeout=settings.header_timeout_seconds,
         body_timeout=settings.body_timeout_seconds,
@@ -58,6 +67,7 @@ class RequestGate(tornado.httputil.HTTPServerConnectionDelegate):
     def __init__(self, app: tornado.web.Application, settings: ServerConfig) -> None:
         self.app = app
         self.settings = settings
+        self.hosts = AllowedHosts(settings.allowed_hosts)
         self._lingering: set[asyncio.Task] = set()
 
     def start_request(
@@ -78,6 +88,12 @@ class RequestGate(tornado.httputil.HTTPServerConnectionDelegate):
         length = headers.get("Content-Length", "").strip()
         if length.isdigit() and int(length) > self.settings.max_body_bytes:
             return 413, f"the body is larger than {self.settings.max_body_bytes} bytes"
+        host = headers.get("Host")
+        if not self.hosts.allows(host):
+            return 421, (
+                f"this server does not answer to Host {host!r}: "
+                "add the name to server.allowed_hosts in engine.yaml if clients use it"
+            )
         return None
 
     def refuse(self, request_conn: Any, status: int, message: str) -> None:

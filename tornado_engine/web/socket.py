@@ -8,6 +8,10 @@ logged as a warning with orderId and status.
 
 The order desk does the storage work (hand-off, history, live feed); this
 module speaks WebSocket: frames, buffering, close codes and their logs.
+
+With keys on, the handshake carries a ``read`` (or ``trade``) key in
+``Authorization: Bearer`` or, as browsers cannot set that header, in
+``?token=``; a key that may not see the order gets 4404, as for an unknown id.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import tornado.web
 import tornado.websocket
 from redis.exceptions import RedisError
 
+from tornado_engine.auth import READ, Caller
+from tornado_engine.auth.keyring import KeyRing
 from tornado_engine.config import ServerConfig
 from tornado_engine.desk import OrderDesk, OrderWatch
 from tornado_engine.orders.frames import dumps, error_frame
@@ -27,6 +33,7 @@ from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.storage.store import StoredEvent
 from tornado_engine.storage.updates import DATA_LOST
 from tornado_engine.web.base import JsonErrors
+from tornado_engine.web.callers import identify
 from tornado_engine.web.connections import Connections
 from tornado_engine.web.handshake import refuse_bad_handshake
 
@@ -42,10 +49,20 @@ DATA_LOST_REASON = "Redis lost its data: reconnect with lastSeq; 4404 then means
 
 
 class OrderSocketHandler(JsonErrors, tornado.websocket.WebSocketHandler):
-    def initialize(self, server: ServerConfig, desk: OrderDesk, connections: Connections) -> None:
+    def initialize(
+        self,
+        server: ServerConfig,
+        desk: OrderDesk,
+        connections: Connections,
+        keyring: KeyRing | None = None,
+        keys_required: bool = False,
+    ) -> None:
         self.server = server
         self.desk = desk
         self.connections = connections
+        self.keyring = keyring
+        self.keys_required = keys_required
+        self.caller: Caller | None = None
         self.order_id: str | None = None
         self.last_seq = 0
         self.last_status: str | None = None
@@ -59,8 +76,9 @@ class OrderSocketHandler(JsonErrors, tornado.websocket.WebSocketHandler):
             return True
         return super().check_origin(origin)
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         refuse_bad_handshake(self.request, self.check_origin)
+        self.caller = await identify(self.keyring, self.keys_required, self.request, READ, allow_query=True)
 
     async def open(self) -> None:
         # Frames are small and each one matters now: without this, Nagle's algorithm
@@ -83,7 +101,7 @@ class OrderSocketHandler(JsonErrors, tornado.websocket.WebSocketHandler):
         self.last_seq = int(raw_last)
         self.connections.add(order_id, self)
         try:
-            watch = await self.desk.watch(order_id, self.last_seq, self._send_event)
+            watch = await self.desk.watch(order_id, self.last_seq, self._send_event, self.caller)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             log.error("ws orderId=%s: Redis unavailable during handshake: %s", order_id, exc)
             self._refuse(order_id, CLOSE_UNAVAILABLE, "order storage is unavailable; reconnect shortly")
