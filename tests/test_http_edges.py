@@ -79,7 +79,7 @@ def refused_then_next_request(port: int, head: bytes, body: bytes) -> tuple[int,
     return status, headers, reply, second.status
 
 
-POST_ORDER = b"POST /api/orders/execute HTTP/1.1\r\nHost: x\r\n"
+POST_ORDER = b"POST /api/orders/execute HTTP/1.1\r\nHost: localhost\r\n"
 BIG = b"x" * 70_000
 
 
@@ -121,7 +121,7 @@ async def test_a_body_refused_before_it_was_read_closes_the_connection_and_says_
 
 @pytest.mark.gen_test(timeout=20)
 async def test_an_oversized_header_gets_431_json_and_a_close(io_loop, http_server, http_port):
-    request = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    request = b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
     status, headers, body = parse(await in_thread(io_loop, exchange, http_port, request))
     assert status == 431
     assert headers["connection"] == "close" and headers["content-type"].startswith("application/json")
@@ -130,21 +130,21 @@ async def test_an_oversized_header_gets_431_json_and_a_close(io_loop, http_serve
 
 @pytest.mark.gen_test(timeout=20)
 async def test_an_oversized_url_gets_431(io_loop, http_server, http_port):
-    request = b"GET /ws?orderId=" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = b"GET /ws?orderId=" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n"
     status, _, body = parse(await in_thread(io_loop, exchange, http_port, request))
     assert status == 431 and json.loads(body)["error"]
 
 
 @pytest.mark.gen_test(timeout=20)
 async def test_a_head_beyond_four_times_the_limit_is_closed_not_held(io_loop, http_server, http_port):
-    request = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n"
+    request = b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n"
     reply = await in_thread(io_loop, exchange, http_port, request)
     assert reply == b""  # Tornado stops reading: there is no request to answer, only a connection to drop
 
 
 @pytest.mark.gen_test(timeout=20)
 async def test_a_declared_body_over_the_limit_gets_413_on_every_endpoint(io_loop, http_server, http_port):
-    request = b"POST /api/admin/pools HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    request = b"POST /api/admin/pools HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
     request += b"Content-Length: 1000000\r\n\r\n{}"
     status, headers, body = parse(await in_thread(io_loop, exchange, http_port, request))
     assert status == 413 and headers["connection"] == "close"
@@ -178,21 +178,21 @@ def held_open(port: int, partial: bytes, count: int) -> list[bytes]:
 @pytest.mark.gen_test(timeout=30)
 async def test_connections_that_never_finish_their_head_are_closed(io_loop, http_server, http_port):
     replies = await in_thread(
-        io_loop, held_open, http_port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ", 50
+        io_loop, held_open, http_port, b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ", 50
     )
     assert replies == [b""] * 50
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_a_body_that_never_arrives_is_closed(io_loop, http_server, http_port):
-    partial = b"POST /api/orders/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    partial = b"POST /api/orders/execute HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
     partial += b"Content-Length: 100\r\n\r\n{"
     assert await in_thread(io_loop, held_open, http_port, partial, 5) == [b""] * 5
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_an_idle_keep_alive_connection_is_closed(io_loop, http_server, http_port):
-    request = b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
     def idle_after_one_request(port: int) -> bytes:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -469,7 +469,7 @@ async def test_the_engines_own_pages_and_non_browsers_open_sockets(http_server, 
 
 def upload_then_read(port: int, size: int) -> tuple[bytes, str | None]:
     """Send a request with a ``size``-byte body in one go, then read the answer (or how it failed)."""
-    head = "POST /api/orders/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = "POST /api/orders/execute HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
     head += f"Content-Length: {size}"
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         try:
@@ -493,6 +493,6 @@ async def test_a_refused_upload_still_reads_its_answer(io_loop, http_server, htt
 
 def test_tornado_engine_serve_uses_these_limits(make_config, engine_process):
     engine = engine_process(make_config(engine={"server": {"max_header_bytes": 2048}}))
-    request = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n"
+    request = b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n"
     status, headers, _ = parse(exchange(engine.port, request))
     assert status == 431 and "server" not in headers

@@ -123,11 +123,11 @@ async def test_a_submit_that_could_not_be_admitted_frees_its_key_for_the_retry(
     admit = engine.desk.admit
     calls = []
 
-    async def fails_once(order):
+    async def fails_once(order, caller=None):
         calls.append(order.order_id)
         if len(calls) == 1:
             raise RedisConnectionError("injected: the waiting store is unreachable")
-        await admit(order)
+        return await admit(order, caller)
 
     monkeypatch.setattr(engine.desk, "admit", fails_once)
     key = new_key()
@@ -195,7 +195,7 @@ def raw_post(port: int, key: bytes) -> tuple[int, dict]:
     """A POST whose Idempotency-Key is these exact bytes (an HTTP client would refuse some)."""
     body = json.dumps(ORDER).encode()
     head = (
-        b"POST /api/orders/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /api/orders/execute HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         b"Connection: close\r\nIdempotency-Key: " + key + b"\r\nContent-Length: %d\r\n\r\n" % len(body)
     )
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -265,6 +265,7 @@ async def test_a_released_claim_frees_the_key(engine):
     assert await keys.replay(key, fingerprint) == "retry"
 
 
+@pytest.mark.parametrize("engine_overrides", [{"server": {"allowed_hosts": ["engine.example"]}}])
 @pytest.mark.parametrize(
     "headers, url",
     [
