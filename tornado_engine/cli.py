@@ -258,11 +258,12 @@ def tls_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | N
         return None
     if certfile is None:
         raise ValueError("--keyfile needs --certfile")
+    for path in (certfile, keyfile):
+        if path is not None and not os.path.isfile(path):
+            raise ValueError(f"cannot read {path}: no such file")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(certfile, keyfile)
-    except FileNotFoundError as exc:
-        raise ValueError(f"cannot read {exc.filename}: no such file") from None
     except (ssl.SSLError, OSError) as exc:
         raise ValueError(
             f"cannot use the certificate {certfile}"
