@@ -17,6 +17,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 from tornado_engine.auth import Caller, KeyProblem, KeyRing, hash_key
 from tornado_engine.auth.keyring import CACHE_SIZE
 from tornado_engine.web.callers import masked_uri
+from tornado_engine.web.openapi import document
 
 ORDER = {"fromToken": "SOL", "toToken": "USDC", "amount": 1}
 
@@ -286,3 +287,23 @@ async def test_no_log_line_holds_the_key(http_server, base_url, add_key, caplog)
     assert "token=***" in text
     for key in (alice, bob, "te_wrong-key-here"):
         assert key not in text
+
+
+def test_the_api_description_names_the_scope_each_endpoint_needs(app):
+    """The OpenAPI document's security says what the handlers check."""
+    described = document()["paths"]
+    for rule in app.wildcard_router.rules:
+        scope = getattr(rule.target, "scope", None)
+        path = rule.matcher.regex.pattern.rstrip("$").replace("([^/]+)", "{orderId}")
+        if path not in described:
+            continue
+        for method, operation in described[path].items():
+            if method == "head":
+                continue
+            handler_scope = scope
+            expected = [{}, {"apiKey": [handler_scope]}] if handler_scope else None
+            if expected and path == "/ws":
+                expected.append({"tokenParameter": [handler_scope]})
+            assert operation.get("security") == expected, (path, method)
+            if expected:
+                assert {"401", "403"} <= set(operation["responses"]), (path, method)

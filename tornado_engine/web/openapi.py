@@ -425,14 +425,55 @@ PATHS: dict[str, Any] = {
 EVERY_OPERATION = {
     "413": _error("A declared body larger than server.max_body_bytes."),
     "431": _error("A request head (URL and headers) larger than server.max_header_bytes."),
+    "421": _error("A Host header this server does not answer to (server.allowed_hosts; DNS rebinding)."),
+}
+
+
+# With keys on (auth.required / serve --require-keys), the scope each operation needs; the rest are open.
+SCOPES: dict[tuple[str, str], str] = {
+    ("/api/orders/execute", "post"): "trade",
+    ("/api/orders/{orderId}", "get"): "read",
+    ("/ws", "get"): "read",
+    ("/api/venues", "get"): "read",
+    ("/api/activity", "get"): "read",
+    ("/api/admin/pools", "get"): "admin",
+    ("/api/admin/pools", "post"): "admin",
+}
+SECURITY_SCHEMES = {
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Authorization: Bearer <key>, a key from `tornado-engine keys add`. Only when the "
+        "server runs with auth.required (serve --require-keys); off by default. Scopes nest: read (the "
+        "key's own orders, venues, activity), trade (also submit), admin (everything, every order).",
+    },
+    "tokenParameter": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "token",
+        "description": "The same key as ?token=<key>, for /ws only (browsers cannot set headers there).",
+    },
+}
+KEYED_RESPONSES = {
+    "401": _error(
+        "Keys are on and the request has no valid key (missing, malformed, unknown or revoked); "
+        "WWW-Authenticate: Bearer says so."
+    ),
+    "403": _error("The key lacks the scope this needs (or, for the admin API, the request is cross-site)."),
 }
 
 
 def _with_common_responses(paths: dict[str, Any]) -> dict[str, Any]:
-    for operations in paths.values():
-        for operation in operations.values():
+    for path, operations in paths.items():
+        for method, operation in operations.items():
             for code, response in EVERY_OPERATION.items():
                 operation["responses"].setdefault(code, response)
+            scope = SCOPES.get((path, method))
+            if scope is not None:
+                schemes = [{"apiKey": [scope]}] + ([{"tokenParameter": [scope]}] if path == "/ws" else [])
+                operation["security"] = [{}, *schemes]  # {}: no key while keys are off (the default)
+                for code, response in KEYED_RESPONSES.items():
+                    operation["responses"].setdefault(code, response)
     return paths
 
 
@@ -445,7 +486,7 @@ def document() -> dict[str, Any]:
             "description": "Order execution for crypto swaps: submit over HTTP, watch over a WebSocket.",
         },
         "paths": _with_common_responses(PATHS),
-        "components": {"schemas": SCHEMAS},
+        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
     }
 
 

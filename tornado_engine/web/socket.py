@@ -49,6 +49,8 @@ DATA_LOST_REASON = "Redis lost its data: reconnect with lastSeq; 4404 then means
 
 
 class OrderSocketHandler(JsonErrors, tornado.websocket.WebSocketHandler):
+    scope = READ  # with keys on: the key that submitted the order (trade covers read), or an admin key
+
     def initialize(
         self,
         server: ServerConfig,
@@ -78,7 +80,9 @@ class OrderSocketHandler(JsonErrors, tornado.websocket.WebSocketHandler):
 
     async def prepare(self) -> None:
         refuse_bad_handshake(self.request, self.check_origin)
-        self.caller = await identify(self.keyring, self.keys_required, self.request, READ, allow_query=True)
+        self.caller = await identify(
+            self.keyring, self.keys_required, self.request, self.scope, allow_query=True
+        )
 
     async def open(self) -> None:
         # Frames are small and each one matters now: without this, Nagle's algorithm
