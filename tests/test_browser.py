@@ -277,6 +277,37 @@ def test_an_order_from_the_form_shows_its_timeline_to_confirmed(page, serve):
     expect(page.locator(f".venue[data-venue={routed_to}]")).to_contain_text("routed 1 order")
 
 
+def test_with_keys_on_the_page_opened_with_its_key_submits_and_watches(page, make_config, redis_server):
+    """``/#key=<key>``: the key leaves the address bar and goes with the POST, the polls and the socket."""
+    from playwright.sync_api import expect
+
+    config = make_config(engine={"auth": {"required": True}})
+    added = subprocess.run(
+        [
+            *(sys.executable, "-m", "tornado_engine", "keys", "add", "page", "--scopes", "trade"),
+            *("--config", str(config), "--redis-url", redis_server.url),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    key = added.stdout.strip()
+    engine = EngineProcess(config, redis_server.url)
+    try:
+        base_url = engine.wait_listening()
+        page.goto(f"{base_url}/#key={key}")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        assert key not in page.url
+        page.select_option("#fromToken", "SOL")
+        page.select_option("#toToken", "USDC")
+        page.fill("#amount", "1")
+        page.click("#submit-one")
+        expect(only_order(page)).to_have_attribute("data-status", "confirmed")
+    finally:
+        engine.stop()
+
+
 def test_a_failing_order_shows_its_retries_and_error(page, serve):
     from playwright.sync_api import expect
 

@@ -11,6 +11,20 @@ const POLL_MS = 2000;
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
+// With API keys on, open the page as /#key=<key>: the key moves to this tab's sessionStorage
+// (out of the address bar and history) and goes with every request (a Bearer header; on the
+// socket, which cannot send headers, the token parameter).
+const API_KEY = (() => {
+  const match = /^#key=(.+)$/.exec(location.hash);
+  if (match) {
+    sessionStorage.setItem("apiKey", decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("apiKey");
+})();
+const withKey = (headers = {}) => (API_KEY ? { ...headers, Authorization: `Bearer ${API_KEY}` } : headers);
+const tokenParameter = () => (API_KEY ? `&token=${encodeURIComponent(API_KEY)}` : "");
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -137,7 +151,8 @@ class OrderView {
   }
 
   openSocket() {
-    const query = `orderId=${encodeURIComponent(this.orderId)}` + (this.lastSeq ? `&lastSeq=${this.lastSeq}` : "");
+    const query =
+      `orderId=${encodeURIComponent(this.orderId)}` + (this.lastSeq ? `&lastSeq=${this.lastSeq}` : "") + tokenParameter();
     const socket = new WebSocket(wsUrl(`/ws?${query}`));
     this.socket = socket;
     let released = false;
@@ -782,7 +797,7 @@ async function submitOrder(request) {
   try {
     response = await fetch("/api/orders/execute", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: withKey({ "Content-Type": "application/json" }),
       body: JSON.stringify(request),
     });
   } catch {
@@ -872,7 +887,7 @@ function fillTargets(config, preferred) {
 // ---------------------------------------------------------------- engine panel
 
 async function getJson(url) {
-  const response = await fetch(url, { cache: "no-store" });
+  const response = await fetch(url, { cache: "no-store", headers: withKey() });
   const body = await response.json();
   return { ok: response.ok, body };
 }
