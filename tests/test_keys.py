@@ -16,6 +16,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from tornado_engine.auth import Caller, KeyProblem, KeyRing, hash_key
 from tornado_engine.auth.keyring import CACHE_SIZE
+from tornado_engine.config import AuthConfig
 from tornado_engine.web.callers import masked_uri
 from tornado_engine.web.openapi import document
 
@@ -300,10 +301,17 @@ def test_the_api_description_names_the_scope_each_endpoint_needs(app):
         for method, operation in described[path].items():
             if method == "head":
                 continue
-            handler_scope = scope
+            handler_scope = getattr(rule.target, "method_scopes", {}).get(method.upper(), scope)
             expected = [{}, {"apiKey": [handler_scope]}] if handler_scope else None
             if expected and path == "/ws":
                 expected.append({"tokenParameter": [handler_scope]})
             assert operation.get("security") == expected, (path, method)
             if expected:
                 assert {"401", "403"} <= set(operation["responses"]), (path, method)
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_reload_of_engine_yaml_does_not_switch_keys_off(http_server, base_url, engine):
+    engine.switch_venues(engine.config.replace(auth=AuthConfig()), engine.venues)  # as SIGHUP does
+    code, reply, _ = await call(base_url, "/api/venues")
+    assert code == 401, reply

@@ -80,15 +80,22 @@ def test_serve_listens_on_loopback_unless_told():
     assert not is_loopback("0.0.0.0") and not is_loopback("") and not is_loopback("10.1.2.3")
 
 
-@pytest.mark.parametrize("keys_on, warned", [(False, True), (True, False)])
-def test_serving_every_interface_without_keys_logs_a_warning(make_config, redis_server, keys_on, warned):
-    config = make_config(engine={"auth": {"required": keys_on}})
-    process = EngineProcess(config, redis_server.url, extra_args=("--host", "0.0.0.0")).start()
+@pytest.mark.parametrize(
+    "keys_in_config, flags, warned",
+    [(False, (), True), (True, (), False), (False, ("--require-keys",), False)],
+)
+def test_serving_every_interface_without_keys_logs_a_warning(
+    make_config, redis_server, keys_in_config, flags, warned
+):
+    config = make_config(engine={"auth": {"required": keys_in_config}})
+    process = EngineProcess(config, redis_server.url, extra_args=("--host", "0.0.0.0", *flags)).start()
     try:
         process.wait_for_log(r"listening on port")
         warnings = [line for line in process.lines if "with API keys off" in line]
         assert bool(warnings) == warned, process.lines
         if warned:
             assert "WARNING" in warnings[0] and "--require-keys" in warnings[0]
+        status, body = raw_get(process.port, "localhost")
+        assert status == (200 if warned else 401), body  # keys on, from the file or the flag
     finally:
         process.stop()

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 import tornado.httputil
@@ -219,6 +219,7 @@ class OrderHandler(JsonHandler):
     """``GET /api/orders/{orderId}``: current status and full event history (the caller's own orders)."""
 
     scope = READ
+    method_scopes: ClassVar[dict[str, str]] = {"DELETE": TRADE}  # cancelling is trading
 
     async def get(self, order_id: str) -> None:
         try:
