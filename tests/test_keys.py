@@ -315,3 +315,13 @@ async def test_a_reload_of_engine_yaml_does_not_switch_keys_off(http_server, bas
     engine.switch_venues(engine.config.replace(auth=AuthConfig()), engine.venues)  # as SIGHUP does
     code, reply, _ = await call(base_url, "/api/venues")
     assert code == 401, reply
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_an_admin_key_does_not_let_another_site_use_the_admin_api(http_server, base_url, add_key):
+    root = await add_key("root", "admin")
+    pool = {"venue": "raydium", "pair": "SOL/BONK"}
+    code, reply, _ = await call(
+        base_url, "/api/admin/pools", root, "POST", pool, Origin="https://evil.example"
+    )
+    assert code == 403 and "other sites" in reply["error"], reply
