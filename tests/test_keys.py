@@ -325,3 +325,11 @@ async def test_an_admin_key_does_not_let_another_site_use_the_admin_api(http_ser
         base_url, "/api/admin/pools", root, "POST", pool, Origin="https://evil.example"
     )
     assert code == 403 and "other sites" in reply["error"], reply
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_cancelling_needs_the_trade_scope(http_server, base_url, add_key):
+    """DELETE /api/orders/{id} (cancel) is trading: a read key gets 403 before any handler method."""
+    reader = await add_key("reader", "read")
+    code, reply, _ = await call(base_url, "/api/orders/some-id", reader, "DELETE")
+    assert code == 403 and "'trade' scope" in reply["error"], reply

@@ -9,7 +9,7 @@ not name the server software (:class:`EngineHeaders`).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import tornado.httputil
 import tornado.web
@@ -106,11 +106,14 @@ class JsonHandler(JsonErrors):
     """An endpoint answering JSON; with keys on, only to a key with its ``scope``.
 
     ``scope`` None leaves the endpoint open (health, metrics, the OpenAPI
-    document); otherwise ``prepare`` (or, where a handler has its own,
-    :meth:`authorize`) sets ``caller``.
+    document); ``method_scopes`` overrides it for some methods (a DELETE that
+    needs ``trade`` where GET needs ``read``). ``prepare`` (or, where a handler
+    has its own, :meth:`authorize`) sets ``caller``; the desk takes it for
+    every operation on an order, and the rate limits its ``name`` and ``rate``.
     """
 
     scope: str | None = None
+    method_scopes: ClassVar[dict[str, str]] = {}
     caller: Caller | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -127,8 +130,8 @@ class JsonHandler(JsonErrors):
         self.set_header("Cache-Control", "no-store")
 
     def required_scope(self) -> str | None:
-        """The scope this request needs; handlers whose methods differ override it."""
-        return self.scope
+        """The scope this request needs: ``method_scopes``' for its method, else ``scope``."""
+        return self.method_scopes.get(self.request.method or "", self.scope)
 
     async def prepare(self) -> None:
         await self.authorize()
