@@ -411,6 +411,12 @@ async def _run(
             server = make_server(make_app(engine, connections), engine.config.server, tls)
             server.add_sockets(sockets)
             bound = sockets[0].getsockname()[1]
+            if engine.keys_required and engine.embedded is not None:
+                lifecycle.info(
+                    "API keys are required; this embedded Redis holds none yet: "
+                    "tornado-engine keys add NAME --scopes trade,read --redis-url %s",
+                    engine.redis_url,
+                )
             if not is_loopback(host) and not engine.keys_required:
                 lifecycle.warning(
                     "listening on %s with API keys off: anyone who can reach it can submit orders and "
