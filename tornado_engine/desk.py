@@ -28,7 +28,7 @@ from typing import Any
 from tornado_engine.auth import Caller
 from tornado_engine.orders.frames import dumps, order_frame
 from tornado_engine.orders.order import Order
-from tornado_engine.orders.statuses import Status
+from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
 from tornado_engine.storage.epoch import DataSetWatch
 from tornado_engine.storage.queue import OrderQueue
 from tornado_engine.storage.store import IncompleteRecord, OrderStore, StoredEvent
@@ -125,6 +125,17 @@ class OrderDesk:
             return list(order_ids)
         allowed = await asyncio.gather(*(self.may_access(order_id, caller) for order_id in order_ids))
         return [order_id for order_id, ok in zip(order_ids, allowed, strict=True) if ok]
+
+    async def is_waiting(self, order_id: str) -> bool:
+        """Whether the order still waits for its client's socket (the limits' waiting quota)."""
+        return await within(LOOKUP_TIMEOUT_S, self.waiting.lookup(order_id)) is not None
+
+    async def is_in_flight(self, order_id: str) -> bool:
+        """Whether the order exists and has not finished (the limits' in-flight quota)."""
+        if await self.is_waiting(order_id):
+            return True
+        state = await within(LOOKUP_TIMEOUT_S, self.store.state(order_id))
+        return state is not None and state.get("status") not in TERMINAL_VALUES
 
     async def waiting_count(self) -> int:
         return await self.waiting.count()

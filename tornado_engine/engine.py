@@ -25,6 +25,7 @@ from tornado_engine.config import EngineConfig
 from tornado_engine.desk import OrderDesk
 from tornado_engine.execution.executor import OrderExecutor
 from tornado_engine.execution.worker import Worker
+from tornado_engine.limits import IntakeLimits
 from tornado_engine.observability.metrics import EngineMetrics
 from tornado_engine.orders.frames import order_frame
 from tornado_engine.orders.order import Order, OrderRules
@@ -84,6 +85,7 @@ class Engine:
         self.waiting: WaitingStore | None = None
         self.idempotency: IdempotencyKeys | None = None
         self.keyring: KeyRing | None = None
+        self.limits: IntakeLimits | None = None
         self._desk: OrderDesk | None = None
         self.data_set: DataSetWatch | None = None
         self._background: set[asyncio.Task] = set()
@@ -169,6 +171,15 @@ class Engine:
             )
             self.keyring = KeyRing(self.redis, self.keys, self.config.auth.cache_seconds)
             self._desk = OrderDesk(self.waiting, self.store, self.queue, self.hub, self.data_set)
+            orders = self.config.orders
+            self.limits = IntakeLimits(
+                self.redis,
+                self.keys,
+                in_flight=self._desk.is_in_flight,
+                waiting=self._desk.is_waiting,
+                in_flight_lifetime_s=orders.waiting_ttl_seconds + orders.max_wait_seconds,
+                waiting_lifetime_s=orders.waiting_ttl_seconds,
+            )
         if self.runs_worker:
             self.worker = Worker(
                 self.queue,

@@ -17,6 +17,11 @@ from tornado_engine.config.settings import setting_fields
 
 APPLIED_ON_RELOAD = frozenset(
     {"orders.max_amount", "orders.default_slippage_bps", "orders.max_slippage_bps", "orders.max_wait_seconds"}
+    # The per-client limits are read for each order too (web.orders asks limits.intake.policy_for).
+    | {
+        f"limits.{name}"
+        for name in ("per_address", "orders_per_second", "burst", "max_in_flight", "max_waiting")
+    }
 )
 
 

@@ -18,6 +18,7 @@ from tornado_engine.config.model import (
     VENUES_FILE,
     AuthConfig,
     EngineConfig,
+    LimitsConfig,
     LoggingConfig,
     OrdersConfig,
     PluginsConfig,
@@ -44,6 +45,7 @@ ENGINE_SECTIONS: dict[str, type] = {
     "simulation": SimulationConfig,
     "logging": LoggingConfig,
     "auth": AuthConfig,
+    "limits": LimitsConfig,
 }
 
 

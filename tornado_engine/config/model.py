@@ -43,6 +43,17 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Per-client order limits: for each API key when keys are on; per address only when asked."""
+
+    per_address: bool = setting(False)
+    orders_per_second: float = setting(10.0, minimum=0)
+    burst: int = setting(100, minimum=1)
+    max_in_flight: int = setting(1000, minimum=0)
+    max_waiting: int = setting(200, minimum=0)
+
+
+@dataclass(frozen=True)
 class RedisConfig:
     url: str | None = setting(None)
     key_prefix: str = setting("te")
@@ -149,6 +160,7 @@ class EngineConfig:
     venues: VenuesConfig = VenuesConfig(reference_prices={}, venues=())
     routing: RoutingConfig = RoutingConfig()
     auth: AuthConfig = AuthConfig()
+    limits: LimitsConfig = LimitsConfig()
 
     def replace(self, **sections: Any) -> EngineConfig:
         """A copy with some sections swapped, e.g. ``worker=WorkerConfig(...)``."""

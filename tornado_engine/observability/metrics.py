@@ -124,6 +124,12 @@ class EngineMetrics:
             ["status"],
             registry=r,
         )
+        self.orders_limited = Counter(
+            "tornado_engine_orders_limited",
+            "Orders refused with 429 by a per-client limit (rate, in_flight, waiting)",
+            ["limit"],
+            registry=r,
+        )
         self.redis_data_losses = Counter(
             "tornado_engine_redis_data_losses",
             "Times this process found Redis had lost its data (restart without persistence, "

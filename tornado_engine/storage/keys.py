@@ -63,3 +63,11 @@ class Keys:
     def api_key_names(self) -> str:
         """Hash: an API key's name -> its hash (same hash tag: one script changes both)."""
         return f"{self.prefix}:{{api-keys}}:by-name"
+
+    def limit_rate(self, client: str) -> str:
+        """String: a client's GCRA arrival time (limits.rate); one hash tag per client."""
+        return f"{self.prefix}:limit:{{{client}}}:rate"
+
+    def limit_quota(self, client: str, kind: str) -> str:
+        """Sorted set: a client's orders in flight or waiting (limits.quotas), scored by expiry."""
+        return f"{self.prefix}:limit:{{{client}}}:{kind}"

@@ -277,6 +277,11 @@ PATHS: dict[str, Any] = {
                 ),
                 "413": _error("The body is larger than server.max_body_bytes."),
                 "415": _error("Content-Type is not application/json."),
+                "429": _error(
+                    "A per-client limit (orders per second, in flight, or waiting for their socket); "
+                    "the Retry-After header gives the seconds to wait. Only with keys on or "
+                    "limits.per_address."
+                ),
                 "422": _error(
                     "This Idempotency-Key was used with a different body (field: Idempotency-Key); "
                     "the error names the key's order."

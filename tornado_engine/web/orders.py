@@ -19,6 +19,8 @@ import tornado.web
 from redis.exceptions import RedisError
 
 from tornado_engine.auth import READ, TRADE
+from tornado_engine.limits.intake import policy_for
+from tornado_engine.limits.rate import retry_after
 from tornado_engine.orders.order import Order, OrderValidationError, validate_order
 from tornado_engine.storage.idempotency import (
     IdempotencyConflict,
@@ -116,7 +118,23 @@ class ExecuteOrderHandler(JsonHandler):
         except OrderValidationError as exc:
             raise ApiError(400, str(exc), exc.field) from None
 
+    async def _within_limits(self, order: Order) -> None:
+        """429 with ``Retry-After`` when the client is over a limit (limits.intake says which)."""
+        limits = self.engine.limits
+        policy = policy_for(self.engine.config.limits, self.caller, peer_address(self.request))
+        if limits is None or policy is None:
+            return
+        refusal = await self._redis(limits.admit(policy, order.order_id))
+        if refusal is None:
+            return
+        self.engine.metrics.orders_limited.labels(limit=refusal.limit).inc()
+        log.warning("POST refused by the %s limit for %s", refusal.limit, policy.client)
+        raise ApiError(
+            429, refusal.message, headers={"Retry-After": retry_after(refusal.retry_after_seconds)}
+        )
+
     async def _admit(self, order: Order) -> None:
+        await self._within_limits(order)
         try:
             await within(10, self.engine.desk.admit(order, self.caller))
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
@@ -238,3 +256,15 @@ class OrderHandler(JsonHandler):
         if order is None:
             raise ApiError(404, f"no order with id {order_id!r}{self.engine.desk.loss_note()}", "orderId")
         self.write_json(order)
+
+
+def peer_address(request: tornado.httputil.HTTPServerRequest) -> str | None:
+    """The address of the connection itself, for per-address limits.
+
+    Not ``request.remote_ip``: the server trusts ``X-Forwarded-For`` and
+    ``X-Real-Ip`` for its logs (``xheaders``), and a client choosing its own
+    address with a header would choose a fresh one for every order.
+    """
+    context = getattr(request.connection, "context", None)
+    address = getattr(context, "_orig_remote_ip", None) or request.remote_ip
+    return str(address) if address else None
