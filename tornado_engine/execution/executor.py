@@ -263,6 +263,43 @@ class OrderExecutor:
             self.observe_quotes(list(route.quotes))
         return route
 
+    async def quote(self, order: Order) -> dict[str, Any]:
+        """The route the order would take now, as its ``routing`` frame says (``GET /api/quote``).
+
+        Raises :class:`NoRoute` when no venue or hop can fill it.
+        """
+        route = await self._plan(order)
+        quotes = [o.as_frame() for o in route.quotes]
+        if not route.legs:
+            raise NoRoute(_no_quote_detail(route))
+        fields, *_ = self._route_fields(order, route, quotes, self.routing.quote_ttl_ms / 1000)
+        return fields
+
+    def _route_fields(
+        self, order: Order, route: Route, quotes: list[dict[str, Any]], ttl_s: float
+    ) -> tuple[dict[str, Any], int, int, float]:
+        """The ``routing`` frame's fields for a route, with its output, minimum output and expiry."""
+        out_units = route.out_units(self.decimals)
+        least = min_amount_out(order, out_units, self.decimals)
+        expires = route.expires_at(ttl_s)
+        best = route.best
+        fields: dict[str, Any] = {
+            "bestDex": best.venue if best else route.main.venue,
+            "bestPrice": best.price if best else route.amount_out / order.amount,
+            "quotes": quotes,
+            "routeType": route.kind,
+            "routePlan": [leg.as_frame(self.decimals) for leg in route.legs],
+            "amountOut": route.amount_out,
+            "outAmount": str(out_units),
+            "minAmountOut": str(least),
+            "slippageBps": order.slippage_bps,
+            "quoteExpiresAt": iso(expires),
+        }
+        impact = route.price_impact_pct()
+        if impact is not None:
+            fields["priceImpactPct"] = impact
+        return fields, out_units, least, expires
+
     async def _attempt(self, order: Order, emitter: Emitter, attempt: int) -> None:
         ttl_s = self.routing.quote_ttl_ms / 1000
         requote = 0
@@ -270,30 +307,11 @@ class OrderExecutor:
             route = await self._plan(order)
             quotes = [o.as_frame() for o in route.quotes]
             if not route.legs:
-                detail = (
-                    "; ".join(f"{o.venue}: {o.error}" for o in route.quotes) or "no venue trades this pair"
+                raise StageError(
+                    f"no venue returned a quote ({_no_quote_detail(route)})", True, quotes=quotes
                 )
-                raise StageError(f"no venue returned a quote ({detail})", True, quotes=quotes)
-            out_units = route.out_units(self.decimals)
-            least = min_amount_out(order, out_units, self.decimals)
-            expires = route.expires_at(ttl_s)
-            best = route.best
-            fields: dict[str, Any] = {
-                "bestDex": best.venue if best else route.main.venue,
-                "bestPrice": best.price if best else route.amount_out / order.amount,
-                "quotes": quotes,
-                "attempt": attempt,
-                "routeType": route.kind,
-                "routePlan": [leg.as_frame(self.decimals) for leg in route.legs],
-                "amountOut": route.amount_out,
-                "outAmount": str(out_units),
-                "minAmountOut": str(least),
-                "slippageBps": order.slippage_bps,
-                "quoteExpiresAt": iso(expires),
-            }
-            impact = route.price_impact_pct()
-            if impact is not None:
-                fields["priceImpactPct"] = impact
+            fields, out_units, least, expires = self._route_fields(order, route, quotes, ttl_s)
+            fields["attempt"] = attempt
             if requote:
                 fields["requote"] = requote
             if out_units < least:  # a limit order whose price slipped away after it triggered
@@ -543,3 +561,11 @@ def _fill(planned: PlannedSwap, result: SwapResult) -> dict[str, Any]:
     if result.out_amount is not None:
         fill["outAmount"] = str(result.out_amount)
     return fill
+
+
+class NoRoute(Exception):
+    """No venue or hop can fill the order now; the message says what each venue answered."""
+
+
+def _no_quote_detail(route: Route) -> str:
+    return "; ".join(f"{o.venue}: {o.error}" for o in route.quotes) or "no venue trades this pair"

@@ -20,6 +20,7 @@ from tornado_engine.web.page import (
     VenuesHandler,
     follow_activity,
 )
+from tornado_engine.web.quote import QuoteHandler
 from tornado_engine.web.socket import OrderSocketHandler
 
 
@@ -41,6 +42,7 @@ def make_app(
     }
     routes: list[tuple[str, Any, dict[str, Any]]] = [
         (r"/api/orders/execute", ExecuteOrderHandler, deps),
+        (r"/api/quote", QuoteHandler, deps),
         (r"/api/orders/([^/]+)", OrderHandler, deps),
         (r"/ws", OrderSocketHandler, socket),
         (r"/health", HealthHandler, deps),

@@ -290,6 +290,25 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/quote": {
+        "get": {
+            "summary": "The route the engine would take now for an order, without executing anything.",
+            "description": "The fields of the routing frame (components/schemas/Frame): every venue's "
+            "quote, bestDex, routeType and routePlan (the legs), amountOut and outAmount (expected output), "
+            "minAmountOut (after slippageBps), priceImpactPct and quoteExpiresAt.",
+            "parameters": [
+                {"name": "fromToken", "in": "query", "required": True, "schema": {"type": "string"}},
+                {"name": "toToken", "in": "query", "required": True, "schema": {"type": "string"}},
+                {"name": "amount", "in": "query", "required": True, "schema": {"type": "string"}},
+                {"name": "slippageBps", "in": "query", "required": False, "schema": {"type": "integer"}},
+            ],
+            "responses": {
+                "200": _json({"type": "object"}, "fromToken, toToken, amount, the routing frame's fields."),
+                "400": _error("A parameter is missing or wrong, as for an order body; `field` names it."),
+                "503": _error("No venue can quote the pair now (the error says what each answered)."),
+            },
+        }
+    },
     "/api/orders/{orderId}": {
         "get": {
             "summary": "An order's current status and every event so far.",
@@ -438,6 +457,7 @@ EVERY_OPERATION = {
 SCOPES: dict[tuple[str, str], str] = {
     ("/api/orders/execute", "post"): "trade",
     ("/api/orders/{orderId}", "get"): "read",
+    ("/api/quote", "get"): "read",
     ("/ws", "get"): "read",
     ("/api/venues", "get"): "read",
     ("/api/activity", "get"): "read",
