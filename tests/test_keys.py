@@ -333,3 +333,15 @@ async def test_cancelling_needs_the_trade_scope(http_server, base_url, add_key):
     reader = await add_key("reader", "read")
     code, reply, _ = await call(base_url, "/api/orders/some-id", reader, "DELETE")
     assert code == 403 and "'trade' scope" in reply["error"], reply
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_another_keys_order_cannot_be_cancelled_and_looks_unknown(http_server, base_url, add_key):
+    owner, stranger = await add_key("owner"), await add_key("stranger")
+    order_id = await submit(base_url, owner)
+    code, body, _ = await call(base_url, f"/api/orders/{order_id}", stranger, "DELETE")
+    assert code == 404 and body["field"] == "orderId"
+    reader = await add_key("reader", "read")
+    assert (await call(base_url, f"/api/orders/{order_id}", reader, "DELETE"))[0] == 403
+    code, body, _ = await call(base_url, f"/api/orders/{order_id}", owner, "DELETE")
+    assert (code, body) == (200, {"orderId": order_id, "status": "cancelled"})

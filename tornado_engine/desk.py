@@ -42,6 +42,7 @@ HANDOFF_TIMEOUT_S = 10
 LOOKUP_TIMEOUT_S = 10
 # "Starting execution" first: the original service's clients (and its integration test) match it.
 PENDING_MESSAGE = "Starting execution: order received; execution starting soon"
+CANCEL_MESSAGE = "Cancelled by its client before it began to execute; nothing was traded"
 OWNER_CACHE_SIZE = 4096  # order ids whose owner this process has read (an owner never changes)
 
 
@@ -209,6 +210,27 @@ class OrderDesk:
             feed.stop()
             raise
         return OrderWatch(feed, read_history=not handed_off)
+
+    async def cancel(self, order_id: str, caller: Caller | None = None) -> tuple[str, str]:
+        """Cancel an order that has not begun to execute (``DELETE /api/orders/{id}``).
+
+        Waiting for its client, it is withdrawn from the waiting store and
+        recorded ``cancelled`` (a socket opening meanwhile gets that frame);
+        recorded and still ``pending`` or ``waiting``, the store's script
+        cancels it and fences out any worker holding it. Returns what
+        :meth:`OrderStore.cancel` returns; ``("missing", "")`` also for an
+        order ``caller`` may not see.
+        """
+        if not await self.may_access(order_id, caller):
+            return "missing", ""
+        frame = order_frame(order_id, Status.CANCELLED, 1, message=CANCEL_MESSAGE)
+        if await within(HANDOFF_TIMEOUT_S, self.waiting.withdraw(order_id, frame, self._record_final)):
+            return "cancelled", "1"
+        return await within(LOOKUP_TIMEOUT_S, self.store.cancel(order_id, frame))
+
+    def _record_final(self, order: Order, final_frame: dict[str, Any]) -> Awaitable[None]:
+        """Record an order that ends without executing (cancelled while waiting); not queued."""
+        return self.store.create(order, final_frame, None)
 
     def _create(self, order: Order, first_frame: dict[str, Any]) -> Awaitable[None]:
         """Record the order with its first frame and queue it, in one step."""

@@ -15,11 +15,13 @@ class Status(str, enum.Enum):
     CONFIRMED = "confirmed"
     FAILED = "failed"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"  # by its client (DELETE /api/orders/{id}) before it began to execute
 
     def __str__(self) -> str:
         return self.value
 
 
-TERMINAL = frozenset({Status.CONFIRMED, Status.FAILED, Status.EXPIRED})
+TERMINAL = frozenset({Status.CONFIRMED, Status.FAILED, Status.EXPIRED, Status.CANCELLED})
+CANCELLABLE = frozenset({Status.PENDING, Status.WAITING})  # nothing of the order has been routed yet
 ACTIVE = frozenset(Status) - TERMINAL
 TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)

@@ -146,6 +146,32 @@ redis.call('HSET', KEYS[1], 'sent:' .. ARGV[2], ARGV[3])
 return 1
 """
 
+# A client's cancel: only while the order is pending or waiting (no route chosen, no
+# swap fenced), and the lease is bumped, so a worker holding the order can record
+# nothing more and send no swap (its next event or fence is refused). Exactly one of
+# cancelled or executed. KEYS: order hash, events. ARGV: frame with __SEQ__ for its seq,
+# channel, orderId, updatedAt, retention seconds. Returns {outcome, status or seq}.
+_CANCEL = """
+if redis.call('HEXISTS', KEYS[1], 'order') == 0 then return {'missing', ''} end
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'cancelled' then return {'already', status} end
+if status ~= 'pending' and status ~= 'waiting' then return {'refused', status} end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') + 1
+local frame = string.gsub(ARGV[1], '__SEQ__', tostring(seq))
+redis.call('XADD', KEYS[2], '0-' .. seq, 's', 'cancelled', 'f', frame)
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'seq', seq, 'updatedAt', ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'lease', 1)
+redis.call('PUBLISH', ARGV[2], ARGV[3] .. '|' .. seq .. '|cancelled|' .. frame)
+local retention = tonumber(ARGV[5])
+if retention > 0 then
+  redis.call('EXPIRE', KEYS[1], retention)
+  redis.call('EXPIRE', KEYS[2], retention)
+end
+return {'cancelled', tostring(seq)}
+"""
+
+SEQ_PLACEHOLDER = "__SEQ__"
+
 SENT_PREFIX = "sent:"
 
 
@@ -202,6 +228,7 @@ class OrderStore:
         self._restore = redis.register_script(_RESTORE)
         self._take = self.batcher.script(_TAKE)
         self._fence = self.batcher.script(_FENCE)
+        self._cancel = redis.register_script(_CANCEL)
 
     async def create(self, order: Order, first_frame: dict[str, Any], queue: str | None) -> None:
         """Record a new order and its first event; enqueue it when ``queue`` is given.
@@ -326,6 +353,28 @@ class OrderStore:
         return bool(
             await self._fence(keys=[self.keys.order(order_id)], args=[str(lease), key, repr(deadline)])
         )
+
+    async def cancel(self, order_id: str, frame: dict[str, Any]) -> tuple[str, str]:
+        """Cancel a recorded order that has not begun to execute, atomically.
+
+        ``frame`` is the ``cancelled`` frame with ``seq`` left to the script.
+        Returns ``("cancelled", seq)``, ``("already", "cancelled")``,
+        ``("refused", <its status>)`` or ``("missing", "")``.
+        """
+        template = dumps({**frame, "seq": 0}).replace('"seq":0', f'"seq":{SEQ_PLACEHOLDER}', 1)
+        outcome, detail = texts(
+            await self._cancel(
+                keys=[self.keys.order(order_id), self.keys.events(order_id)],
+                args=[
+                    template,
+                    self.keys.updates_channel,
+                    order_id,
+                    str(time.time()),
+                    self.retention_seconds,
+                ],
+            )
+        )
+        return outcome, detail
 
     async def exists(self, order_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.order(order_id)))

@@ -32,6 +32,12 @@ class WaitingStore(Protocol):
     async def count(self) -> int:
         """How many orders wait."""
 
+    async def withdraw(self, order_id: str, final_frame: dict[str, Any], create: CreateOrder) -> bool:
+        """Take a waiting order out for good and record it with ``final_frame`` (a cancel).
+
+        False when it was not waiting (handed off or expired first): exactly one wins.
+        """
+
     async def hand_off(
         self,
         order_id: str,

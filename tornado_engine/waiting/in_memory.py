@@ -131,6 +131,21 @@ class MemoryWaitingStore:
         before()
         return True
 
+    async def withdraw(self, order_id: str, final_frame: dict[str, Any], create: CreateOrder) -> bool:
+        """Take the order (as a hand-off would, so a socket arriving meanwhile waits for the
+        outcome) and record it with ``final_frame`` instead of queueing it."""
+        order = self.take(order_id)
+        if order is None:
+            await self.wait_for_handoff(order_id)
+            return False
+        try:
+            await create(order, final_frame)
+        except BaseException:
+            self.restore(order)
+            raise
+        self.handed_off(order_id, ok=False)
+        return True
+
     def pop_expired(self) -> list[Order]:
         now = self._clock()
         expired = [oid for oid, entry in self._entries.items() if entry.deadline <= now]

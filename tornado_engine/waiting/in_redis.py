@@ -108,6 +108,10 @@ class RedisWaitingStore:
         before()
         return True
 
+    async def withdraw(self, order_id: str, final_frame: dict[str, Any], create: CreateOrder) -> bool:
+        """Take and record with ``final_frame`` in one script, as an expiry is: never also handed off."""
+        return bool(await self._take(order_id, final_frame, enqueue=False, retention=self._retention_seconds))
+
     async def _take(self, order_id: str, frame: dict[str, Any], enqueue: bool, retention: int) -> str | None:
         text = dumps(frame)
         status = frame["status"]

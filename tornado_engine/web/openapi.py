@@ -310,6 +310,36 @@ PATHS: dict[str, Any] = {
         }
     },
     "/api/orders/{orderId}": {
+        "delete": {
+            "summary": "Cancel an order that has not begun to execute (pending or waiting).",
+            "description": "It ends with the terminal status cancelled, sent to every socket watching it. "
+            "Exactly one of cancelled or executed, even racing a worker.",
+            "parameters": [{"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["orderId", "status"],
+                        "properties": {"orderId": {"type": "string"}, "status": {"const": "cancelled"}},
+                    },
+                    "Cancelled now, or already.",
+                ),
+                "404": _error("No such order (or it is older than orders.retention_seconds)."),
+                "409": _json(
+                    {
+                        "type": "object",
+                        "required": ["error", "orderId", "status"],
+                        "properties": {
+                            "error": {"type": "string"},
+                            "orderId": {"type": "string"},
+                            "status": {"type": "string"},
+                        },
+                    },
+                    "The order is executing or finished; status says where it is.",
+                ),
+                "503": _error("Redis is unreachable; try again shortly."),
+            },
+        },
         "get": {
             "summary": "An order's current status and every event so far.",
             "parameters": [{"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"}}],
@@ -321,7 +351,7 @@ PATHS: dict[str, Any] = {
                     "try again shortly."
                 ),
             },
-        }
+        },
     },
     "/ws": {
         "get": {
@@ -458,6 +488,7 @@ SCOPES: dict[tuple[str, str], str] = {
     ("/api/orders/execute", "post"): "trade",
     ("/api/orders/{orderId}", "get"): "read",
     ("/api/quote", "get"): "read",
+    ("/api/orders/{orderId}", "delete"): "trade",
     ("/ws", "get"): "read",
     ("/api/venues", "get"): "read",
     ("/api/activity", "get"): "read",

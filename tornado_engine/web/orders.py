@@ -22,6 +22,7 @@ from tornado_engine.auth import READ, TRADE
 from tornado_engine.limits.intake import policy_for
 from tornado_engine.limits.rate import retry_after
 from tornado_engine.orders.order import Order, OrderValidationError, validate_order
+from tornado_engine.orders.statuses import Status
 from tornado_engine.storage.idempotency import (
     IdempotencyConflict,
     IdempotencyKeys,
@@ -234,7 +235,7 @@ def _json_problem(exc: Exception) -> str:
 
 
 class OrderHandler(JsonHandler):
-    """``GET /api/orders/{orderId}``: current status and full event history (the caller's own orders)."""
+    """``GET /api/orders/{orderId}``: status and every event; ``DELETE``: cancel (the caller's own orders)."""
 
     scope = READ
     method_scopes: ClassVar[dict[str, str]] = {"DELETE": TRADE}  # cancelling is trading
@@ -256,6 +257,31 @@ class OrderHandler(JsonHandler):
         if order is None:
             raise ApiError(404, f"no order with id {order_id!r}{self.engine.desk.loss_note()}", "orderId")
         self.write_json(order)
+
+    async def delete(self, order_id: str) -> None:
+        """Cancel the order if it has not begun to execute: 200, else 409 with its status, or 404."""
+        try:
+            outcome, detail = await self.engine.desk.cancel(order_id, self.caller)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            log.error("DELETE order orderId=%s: Redis unavailable: %s", order_id, exc)
+            raise ApiError(503, "order storage is unavailable; try again shortly") from None
+        if outcome == "missing":
+            raise ApiError(404, f"no order with id {order_id!r}{self.engine.desk.loss_note()}", "orderId")
+        if outcome == "refused":
+            self.write_json(
+                {
+                    "error": f"order {order_id} is {detail}: only a pending or waiting order, "
+                    "not yet executing, can be cancelled",
+                    "orderId": order_id,
+                    "status": detail,
+                },
+                409,
+            )
+            return
+        if outcome == "cancelled":
+            self.engine.metrics.orders.labels(Status.CANCELLED.value).inc()
+            log.info("order cancelled by its client orderId=%s", order_id)
+        self.write_json({"orderId": order_id, "status": Status.CANCELLED.value})
 
 
 def peer_address(request: tornado.httputil.HTTPServerRequest) -> str | None:
