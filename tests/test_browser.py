@@ -767,3 +767,52 @@ if __name__ == "__main__":
         REPO / "docs" / "screenshot.png" if args.update_docs else Path(tempfile.mkdtemp()) / "screenshot.png"
     )
     make_screenshot(out, args.phone)
+
+
+def test_a_waiting_limit_order_is_cancelled_from_its_card(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve(engine={"orders": {"waiting_interval_ms": 50}})
+    open_page(page, base_url)
+    page.select_option("#orderType", "limit")
+    page.fill("#limitPrice", "500")
+    page.fill("#expiresInSeconds", "60")
+    page.click("#submit-one")
+
+    card = only_order(page)
+    expect(card).to_have_attribute("data-status", "waiting")
+    card.locator("button.cancel").click()
+    expect(card).to_have_attribute("data-status", "cancelled")
+    expect(card.locator("button.cancel")).to_be_hidden()
+    expect(card.locator(".step.failed")).to_have_text(re.compile(r"^waiting · cancelled"))
+    expect(page.locator("#orders-summary")).to_contain_text("1 cancelled")
+    assert engine_order(base_url, card.get_attribute("data-order-id"))["status"] == "cancelled"
+
+
+def test_a_confirmed_order_offers_no_cancel(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve()
+    open_page(page, base_url)
+    page.click("#submit-one")
+    card = only_order(page)
+    expect(card).to_have_attribute("data-status", "confirmed")
+    expect(card.locator("button.cancel")).to_be_hidden()
+
+
+def test_the_form_previews_the_engines_quote_as_it_changes(page, serve):
+    from playwright.sync_api import expect
+
+    base_url = serve(venues=SHALLOW_POOLS)
+    open_page(page, base_url)
+    preview = page.locator("#quote-preview")
+    page.fill("#amount", "1")
+    expect(preview).to_have_attribute("data-state", "ok")
+    direct = r"^Now: about [\d,.]+ USDC via \w+ \(direct\), at least [\d,.]+"
+    expect(preview).to_contain_text(re.compile(direct))
+    page.fill("#amount", "30")  # too much for one shallow pool: the engine splits it
+    expect(preview).to_contain_text(re.compile(r"via (raydium \+ meteora|meteora \+ raydium) \(split\)"))
+    page.fill("#amount", "0.0000000001")  # finer than SOL's 9 decimals: the engine's own message
+    expect(preview).to_have_attribute("data-state", "error")
+    expect(preview).to_contain_text("No quote: ")
+    expect(preview).to_contain_text("more decimal places than SOL allows")

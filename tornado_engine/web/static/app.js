@@ -5,7 +5,9 @@
 const STAGES = ["pending", "routing", "building", "submitted", "confirmed"];
 const WAITING_TYPES = new Set(["limit", "sniper"]);
 const stagesFor = (orderType) => (WAITING_TYPES.has(orderType) ? ["pending", "waiting", ...STAGES.slice(1)] : STAGES);
-const TERMINAL = new Set(["confirmed", "failed", "expired"]);
+const TERMINAL = new Set(["confirmed", "failed", "expired", "cancelled"]);
+const CANCELLABLE = new Set(["pending", "waiting"]); // DELETE /api/orders/{id} answers 409 past these
+const QUOTE_DEBOUNCE_MS = 250;
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 5000];
 const POLL_MS = 2000;
 
@@ -134,6 +136,14 @@ class OrderView {
     });
     this.dropButton.addEventListener("click", () => this.dropSocket());
     $(".order-meta", this.root).prepend(this.dropButton);
+    this.cancelButton = el("button", {
+      type: "button",
+      class: "ghost small cancel",
+      title: "Cancel this order: possible until it begins to execute",
+      text: "Cancel",
+    });
+    this.cancelButton.addEventListener("click", () => this.cancel());
+    $(".order-meta", this.root).prepend(this.cancelButton);
     const expand = $(".expand", this.root);
     expand.addEventListener("click", () => {
       const open = this.root.classList.toggle("expanded");
@@ -251,10 +261,28 @@ class OrderView {
 
   setStatus(status, note) {
     this.root.dataset.status = status;
+    this.cancelButton.hidden = !CANCELLABLE.has(status);
     const pill = $(".status-pill", this.root);
     pill.textContent = note ? `${status} · ${note}` : status;
     pill.dataset.status = status;
     applyFilter(this);
+  }
+
+  // Cancel: the engine answers 200 (the cancelled frame then arrives on the socket) or 409 once executing.
+  async cancel() {
+    this.cancelButton.disabled = true;
+    let response = null;
+    let body = {};
+    try {
+      response = await fetch(`/api/orders/${encodeURIComponent(this.orderId)}`, { method: "DELETE", headers: withKey() });
+      body = await response.json();
+    } catch {
+      body = { error: "the engine did not answer" };
+    }
+    if (!response || !response.ok) {
+      this.addNotice("error", `not cancelled: ${body.error || `HTTP ${response && response.status}`}`);
+    }
+    this.cancelButton.disabled = false;
   }
 
   // The one-line summary the compact view keeps: the venue and price, once known.
@@ -351,7 +379,8 @@ class OrderView {
     const attempt = this.frames.filter((f) => f.status === "retrying").length + 1;
     // An expired order stopped in the stage it was in (waiting, or pending if its client came late).
     const before = this.frames.length > 1 ? this.frames[this.frames.length - 2].status : "pending";
-    const expiredIn = status === "expired" ? (this.stages.includes(before) ? before : "pending") : null;
+    const stopped = status === "expired" || status === "cancelled";
+    const expiredIn = stopped ? (this.stages.includes(before) ? before : "pending") : null;
     let failedMarked = false;
     for (const stage of this.stages) {
       let state = reached.has(stage) ? "done" : "todo";
@@ -364,7 +393,7 @@ class OrderView {
       let label = stage === "routing" && attempt > 1 ? `routing · try ${attempt}` : stage;
       if (stage === expiredIn) {
         state = "failed";
-        label = `${stage} · expired`;
+        label = `${stage} · ${status}`;
       }
       stepper.append(
         el(
@@ -603,6 +632,8 @@ function describe(frame, request) {
     case "failed":
     case "expired":
       return frame.error || frame.status;
+    case "cancelled":
+      return frame.message || "cancelled before it began to execute; nothing was traded";
     default:
       return "";
   }
@@ -779,6 +810,53 @@ function updateTypeFields({ repriced = false } = {}) {
   if (type === "limit") pollSoon(); // the engine's market price for this pair and amount
 }
 
+// The quote preview: what the engine would do with the form's order now (GET /api/quote), asked
+// once the form rests for QUOTE_DEBOUNCE_MS; an answer to an older question is dropped.
+let quoteTimer = null;
+let quoteAsked = 0;
+
+function previewQuoteSoon() {
+  clearTimeout(quoteTimer);
+  quoteTimer = setTimeout(previewQuote, QUOTE_DEBOUNCE_MS);
+}
+
+async function previewQuote() {
+  const box = $("#quote-preview");
+  const from = $("#fromToken").value;
+  const to = $("#toToken").value;
+  const amount = $("#amount").value.trim();
+  const asked = ++quoteAsked;
+  if (!from || !to || amount === "") {
+    box.hidden = true;
+    return;
+  }
+  const params = new URLSearchParams({ fromToken: from, toToken: to, amount });
+  const slippage = $("#slippageBps").value.trim();
+  if (slippage !== "") params.set("slippageBps", slippage);
+  let result;
+  try {
+    result = await getJson(`/api/quote?${params}`);
+  } catch {
+    result = { ok: false, body: { error: "the engine did not answer" } };
+  }
+  if (asked !== quoteAsked) return;
+  box.hidden = false;
+  if (!result.ok) {
+    box.dataset.state = "error";
+    box.textContent = `No quote: ${result.body.error || "the engine refused the question"}`;
+    return;
+  }
+  const quote = result.body;
+  const venues = [...new Set((quote.routePlan || []).map((leg) => leg.dex))].join(" + ") || quote.bestDex;
+  const least = minAmountOut(quote);
+  const impact = typeof quote.priceImpactPct === "number" ? ` · impact ${fmtImpact(quote.priceImpactPct)}` : "";
+  box.dataset.state = "ok";
+  box.textContent =
+    `Now: about ${fmtNumber(quote.amountOut)} ${to} via ${venues} (${quote.routeType})` +
+    (least === null ? "" : `, at least ${fmtNumber(least)} after slippage`) +
+    impact;
+}
+
 function showFormError(message, field) {
   const box = $("#form-error");
   for (const input of document.querySelectorAll("#order-form [aria-invalid]")) input.removeAttribute("aria-invalid");
@@ -838,19 +916,21 @@ async function submit(count) {
 
 function summarize() {
   const views = [...page.orders.values()];
-  const counts = { active: 0, confirmed: 0, failed: 0, expired: 0 };
+  const counts = { active: 0, confirmed: 0, failed: 0, expired: 0, cancelled: 0 };
   for (const view of views) {
     const status = view.currentStatus();
     if (!view.terminal) counts.active += 1;
     else if (status === "confirmed") counts.confirmed += 1;
     else if (status === "expired") counts.expired += 1;
+    else if (status === "cancelled") counts.cancelled += 1;
     else counts.failed += 1;
   }
-  const expired = counts.expired ? ` · ${counts.expired} expired` : "";
+  const expired =
+    (counts.expired ? ` · ${counts.expired} expired` : "") + (counts.cancelled ? ` · ${counts.cancelled} cancelled` : "");
   $("#orders-summary").textContent = views.length
     ? `${views.length} on this page · ${counts.active} unfinished · ${counts.confirmed} confirmed · ${counts.failed} failed${expired}`
     : "Submit an order to watch it execute.";
-  $("#clear-finished").hidden = counts.confirmed + counts.failed + counts.expired === 0;
+  $("#clear-finished").hidden = counts.confirmed + counts.failed + counts.expired + counts.cancelled === 0;
 }
 
 // The status filter: "unfinished" is every order not yet confirmed, failed or expired.
@@ -882,6 +962,7 @@ function fillTargets(config, preferred) {
   to.replaceChildren(...targets.map((t) => el("option", { value: t, text: t })));
   if (targets.includes(keep)) to.value = keep;
   updateTypeFields({ repriced: true });
+  previewQuoteSoon();
 }
 
 // ---------------------------------------------------------------- engine panel
@@ -1016,6 +1097,10 @@ async function start() {
   $("#toToken").addEventListener("change", () => updateTypeFields({ repriced: true }));
   $("#orderType").addEventListener("change", () => updateTypeFields());
   $("#amount").addEventListener("input", () => updateTypeFields());
+  for (const id of ["#fromToken", "#toToken", "#amount", "#slippageBps"]) {
+    $(id).addEventListener("input", previewQuoteSoon);
+    $(id).addEventListener("change", previewQuoteSoon);
+  }
   $("#limitPrice").addEventListener("input", (event) => (event.target.dataset.edited = "true"));
   $("#swap-tokens").addEventListener("click", () => {
     const from = $("#fromToken").value;
