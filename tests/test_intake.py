@@ -448,7 +448,7 @@ async def test_rejected_orders_leave_no_trace(client, engine):
 
 
 @pytest.mark.gen_test(timeout=15)
-@pytest.mark.parametrize("path", ["/api", "/api/orders", "/api/orders/execute/extra", "/nope"])
+@pytest.mark.parametrize("path", ["/api", "/api/order", "/api/orders/execute/extra", "/nope"])
 async def test_unknown_endpoint_is_404_json(base_url, http_server, path):
     response = await AsyncHTTPClient().fetch(f"{base_url}{path}", raise_error=False)
     assert response.code == 404
@@ -463,7 +463,8 @@ async def test_unknown_endpoint_is_404_json(base_url, http_server, path):
     [
         ("GET", "/api/orders/execute"),
         ("PUT", "/api/orders/execute"),
-        ("DELETE", "/api/orders/abc"),
+        ("PUT", "/api/orders/abc"),
+        ("DELETE", "/api/orders"),
         ("POST", "/health"),
     ],
 )

@@ -345,3 +345,15 @@ async def test_another_keys_order_cannot_be_cancelled_and_looks_unknown(http_ser
     assert (await call(base_url, f"/api/orders/{order_id}", reader, "DELETE"))[0] == 403
     code, body, _ = await call(base_url, f"/api/orders/{order_id}", owner, "DELETE")
     assert (code, body) == (200, {"orderId": order_id, "status": "cancelled"})
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_the_order_list_shows_a_key_its_own_orders_and_an_admin_key_all(http_server, base_url, add_key):
+    mine, theirs = await add_key("mine"), await add_key("theirs")
+    admin = await add_key("boss", "admin")
+    my_order, their_order = await submit(base_url, mine), await submit(base_url, theirs)
+    _, listed, _ = await call(base_url, "/api/orders", mine)
+    assert [o["orderId"] for o in listed["orders"]] == [my_order]
+    _, listed, _ = await call(base_url, "/api/orders", admin)
+    assert [o["orderId"] for o in listed["orders"]] == [their_order, my_order]
+    assert (await call(base_url, "/api/orders"))[0] == 401

@@ -30,7 +30,9 @@ from tornado_engine.orders.frames import dumps, order_frame
 from tornado_engine.orders.order import Order
 from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
 from tornado_engine.storage.epoch import DataSetWatch
+from tornado_engine.storage.order_index import OrderIndex, Position
 from tornado_engine.storage.queue import OrderQueue
+from tornado_engine.storage.replies import text
 from tornado_engine.storage.store import IncompleteRecord, OrderStore, StoredEvent
 from tornado_engine.storage.updates import Interruption, OrderFeed, UpdateHub
 from tornado_engine.timeouts import within
@@ -44,6 +46,7 @@ LOOKUP_TIMEOUT_S = 10
 PENDING_MESSAGE = "Starting execution: order received; execution starting soon"
 CANCEL_MESSAGE = "Cancelled by its client before it began to execute; nothing was traded"
 OWNER_CACHE_SIZE = 4096  # order ids whose owner this process has read (an owner never changes)
+LIST_SCAN_LIMIT = 2000  # index entries one GET /api/orders page may read to fill a status filter
 
 
 class OrderWatch:
@@ -70,8 +73,10 @@ class OrderDesk:
         queue: OrderQueue,
         updates: UpdateHub,
         data_set: DataSetWatch | None = None,
+        index: OrderIndex | None = None,
     ) -> None:
         self.waiting = waiting
+        self.index = index
         self.store = store
         self.queue = queue
         self.updates = updates
@@ -96,7 +101,10 @@ class OrderDesk:
         """Keep a validated order until its client connects (or it expires); the caller owns it."""
         if caller is not None:
             order = dataclasses.replace(order, owner=caller.name)
-        await self.waiting.submit(order)
+        if self.index is None:
+            await self.waiting.submit(order)
+        else:
+            await asyncio.gather(self.waiting.submit(order), self.index.add(order.order_id, order.owner))
         return order
 
     async def owner_of(self, order_id: str) -> tuple[bool, str | None]:
@@ -137,6 +145,55 @@ class OrderDesk:
             return True
         state = await within(LOOKUP_TIMEOUT_S, self.store.state(order_id))
         return state is not None and state.get("status") not in TERMINAL_VALUES
+
+    async def list_orders(
+        self, caller: Caller | None, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of orders, newest first (``GET /api/orders``): the caller's own, or all for
+        an admin key or with keys off; with ``status``, only orders now in it.
+
+        Returns the page and the cursor of the next one (None at the end). A
+        status filter reads at most ``LIST_SCAN_LIMIT`` entries per page: a
+        short page with a cursor means "more may follow".
+        """
+        if self.index is None:
+            return [], None
+        owner = None if caller is None or caller.is_admin else caller.name
+        after = Position.parse(cursor) if cursor else None
+        found: list[dict[str, Any]] = []
+        scanned = 0
+        while len(found) < limit and scanned < LIST_SCAN_LIMIT:
+            batch = await within(LOOKUP_TIMEOUT_S, self.index.page(owner, after, limit))
+            summaries = await within(LOOKUP_TIMEOUT_S, self._summaries([p.order_id for p in batch]))
+            for position, summary in zip(batch, summaries, strict=True):
+                after = position
+                scanned += 1
+                if summary is not None and (status is None or summary["status"] == status):
+                    found.append(summary)
+                    if len(found) == limit:
+                        break
+            if len(batch) < limit and (not batch or after == batch[-1]):
+                return found, None  # the index has nothing older
+        return found, after.cursor() if after is not None else None
+
+    async def _summaries(self, order_ids: list[str]) -> list[dict[str, Any] | None]:
+        """Each order's id, status and summary, in one round trip (None: it is gone)."""
+        async with self.store.redis.pipeline(transaction=False) as pipe:
+            for order_id in order_ids:
+                pipe.hmget(self.store.keys.order(order_id), ["status", "order"])
+            replies = await pipe.execute()
+        out: list[dict[str, Any] | None] = []
+        for order_id, (status, raw) in zip(order_ids, replies, strict=True):
+            if status is not None and raw is not None:
+                order = Order.from_dict(json.loads(raw))
+                out.append({"orderId": order_id, "status": text(status), "order": order.summary()})
+                continue
+            waiting = await self.waiting.lookup(order_id)
+            summary = waiting.summary() if waiting is not None else None
+            out.append(
+                None if summary is None else {"orderId": order_id, "status": "pending", "order": summary}
+            )
+        return out
 
     async def waiting_count(self) -> int:
         return await self.waiting.count()

@@ -35,6 +35,7 @@ from tornado_engine.storage.connection import EmbeddedRedis, connect
 from tornado_engine.storage.epoch import DataLoss, DataSetWatch
 from tornado_engine.storage.idempotency import IdempotencyKeys
 from tornado_engine.storage.keys import Keys
+from tornado_engine.storage.order_index import OrderIndex
 from tornado_engine.storage.queue import OrderQueue
 from tornado_engine.storage.store import OrderStore
 from tornado_engine.storage.updates import UpdateHub
@@ -170,7 +171,8 @@ class Engine:
                 self.redis, self.keys, self.config.orders.idempotency_window_seconds
             )
             self.keyring = KeyRing(self.redis, self.keys, self.config.auth.cache_seconds)
-            self._desk = OrderDesk(self.waiting, self.store, self.queue, self.hub, self.data_set)
+            index = OrderIndex(self.redis, self.keys, self.config.orders.retention_seconds)
+            self._desk = OrderDesk(self.waiting, self.store, self.queue, self.hub, self.data_set, index)
             orders = self.config.orders
             self.limits = IntakeLimits(
                 self.redis,

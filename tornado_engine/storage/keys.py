@@ -71,3 +71,9 @@ class Keys:
     def limit_quota(self, client: str, kind: str) -> str:
         """Sorted set: a client's orders in flight or waiting (limits.quotas), scored by expiry."""
         return f"{self.prefix}:limit:{{{client}}}:{kind}"
+
+    def order_index(self, owner: str | None) -> str:
+        """Sorted set: orders by admission time (storage.order_index); per API key with ``owner``."""
+        if owner is None:
+            return f"{self.prefix}:orders"
+        return f"{self.prefix}:orders:key:{hashlib.sha256(owner.encode()).hexdigest()[:32]}"

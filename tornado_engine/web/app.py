@@ -12,7 +12,7 @@ from tornado_engine.web.base import NotFoundHandler
 from tornado_engine.web.connections import Connections
 from tornado_engine.web.openapi import OpenApiHandler
 from tornado_engine.web.ops import HealthHandler, LiveHandler, MetricsHandler, ReadyHandler
-from tornado_engine.web.orders import ExecuteOrderHandler, OrderHandler
+from tornado_engine.web.orders import ExecuteOrderHandler, OrderHandler, OrderListHandler
 from tornado_engine.web.page import (
     STATIC_DIR,
     ActivityHandler,
@@ -41,6 +41,7 @@ def make_app(
         "keys_required": engine.keys_required,
     }
     routes: list[tuple[str, Any, dict[str, Any]]] = [
+        (r"/api/orders", OrderListHandler, deps),
         (r"/api/orders/execute", ExecuteOrderHandler, deps),
         (r"/api/quote", QuoteHandler, deps),
         (r"/api/orders/([^/]+)", OrderHandler, deps),

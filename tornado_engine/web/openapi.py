@@ -290,6 +290,38 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/orders": {
+        "get": {
+            "summary": "Orders newest first, a page at a time (within orders.retention_seconds).",
+            "description": "With keys on, a key's own orders (an admin key: all). Each entry is the order's "
+            "id, current status and summary; GET /api/orders/{orderId} has its events.",
+            "parameters": [
+                {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                },
+                {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["orders", "nextCursor"],
+                        "properties": {
+                            "orders": {"type": "array", "items": {"type": "object"}},
+                            "nextCursor": {"type": ["string", "null"]},
+                        },
+                    },
+                    "A page; nextCursor fetches the next one (null at the end).",
+                ),
+                "400": _error("status, limit or cursor is wrong; `field` names it."),
+                "503": _error("Redis is unreachable; try again shortly."),
+            },
+        }
+    },
     "/api/quote": {
         "get": {
             "summary": "The route the engine would take now for an order, without executing anything.",
@@ -488,6 +520,7 @@ SCOPES: dict[tuple[str, str], str] = {
     ("/api/orders/execute", "post"): "trade",
     ("/api/orders/{orderId}", "get"): "read",
     ("/api/quote", "get"): "read",
+    ("/api/orders", "get"): "read",
     ("/api/orders/{orderId}", "delete"): "trade",
     ("/ws", "get"): "read",
     ("/api/venues", "get"): "read",

@@ -29,6 +29,7 @@ from tornado_engine.storage.idempotency import (
     body_fingerprint,
     key_problem,
 )
+from tornado_engine.storage.order_index import BadCursor
 from tornado_engine.storage.store import IncompleteRecord
 from tornado_engine.timeouts import within
 from tornado_engine.web.base import ApiError, JsonHandler
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 QUEUE_UNAVAILABLE = "the order queue (Redis) is unreachable; try again shortly"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+STATUS_VALUES = frozenset(status.value for status in Status)
+DEFAULT_PAGE, MAX_PAGE = 50, 200  # orders per GET /api/orders page
 T = TypeVar("T")
 SETTLE_TIMEOUT_S = 10  # how long a duplicate waits for the request that claimed its key
 
@@ -282,6 +285,35 @@ class OrderHandler(JsonHandler):
             self.engine.metrics.orders.labels(Status.CANCELLED.value).inc()
             log.info("order cancelled by its client orderId=%s", order_id)
         self.write_json({"orderId": order_id, "status": Status.CANCELLED.value})
+
+
+class OrderListHandler(JsonHandler):
+    """``GET /api/orders?status=&limit=&cursor=``: orders newest first, a page at a time."""
+
+    scope = READ
+
+    async def get(self) -> None:
+        status = self.get_query_argument("status", None)
+        if status is not None and status not in STATUS_VALUES:
+            raise ApiError(
+                400, f"status must be one of {', '.join(sorted(STATUS_VALUES))}, got {status!r}", "status"
+            )
+        raw_limit = self.get_query_argument("limit", str(DEFAULT_PAGE))
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+            raise ApiError(
+                400, f"limit must be a whole number from 1 to {MAX_PAGE}, got {raw_limit!r}", "limit"
+            )
+        cursor = self.get_query_argument("cursor", None)
+        try:
+            orders, next_cursor = await self.engine.desk.list_orders(
+                self.caller, status, int(raw_limit), cursor
+            )
+        except BadCursor as exc:
+            raise ApiError(400, str(exc), "cursor") from None
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            log.error("GET orders: Redis unavailable: %s", exc)
+            raise ApiError(503, "order storage is unavailable; try again shortly") from None
+        self.write_json({"orders": orders, "nextCursor": next_cursor})
 
 
 def peer_address(request: tornado.httputil.HTTPServerRequest) -> str | None:
