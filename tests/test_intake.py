@@ -153,12 +153,15 @@ async def test_amount_at_the_maximum_is_accepted(client):
 
 @pytest.mark.gen_test(timeout=15)
 async def test_accepted_order_is_only_in_the_waiting_store_not_in_redis(client, engine):
+    """Until its socket opens the order is not recorded or queued: only listed (GET /api/orders)."""
     before = await engine.redis.keys(f"{engine.keys.prefix}:*")
     code, body = await client.post_order(ORDER)
     assert code == 200
     order = engine.waiting.peek(body["orderId"])
     assert (order.from_token, order.to_token, order.amount) == ("SOL", "USDC", 1.5)
-    assert await engine.redis.keys(f"{engine.keys.prefix}:*") == before
+    after = set(await engine.redis.keys(f"{engine.keys.prefix}:*")) - set(before)
+    assert after <= {engine.keys.order_index(None).encode()}
+    assert await engine.redis.zscore(engine.keys.order_index(None), body["orderId"]) is not None
     assert not await engine.store.exists(body["orderId"])
     assert await engine.queue.depth() == 0
 
