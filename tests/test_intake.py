@@ -160,7 +160,7 @@ async def test_accepted_order_is_only_in_the_waiting_store_not_in_redis(client, 
     order = engine.waiting.peek(body["orderId"])
     assert (order.from_token, order.to_token, order.amount) == ("SOL", "USDC", 1.5)
     after = set(await engine.redis.keys(f"{engine.keys.prefix}:*")) - set(before)
-    assert after <= {engine.keys.order_index(None).encode()}
+    assert after <= {engine.keys.order_index(None)}
     assert await engine.redis.zscore(engine.keys.order_index(None), body["orderId"]) is not None
     assert not await engine.store.exists(body["orderId"])
     assert await engine.queue.depth() == 0
