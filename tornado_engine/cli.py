@@ -1,4 +1,4 @@
-"""The ``tornado-engine`` command: serve, check-config, venues, config, keys, plugin new."""
+"""The ``tornado-engine`` command: serve, check-config, venues, config, keys, submit, watch, plugin new."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from tornado_engine.auth import KeyProblem, KeyRing
 from tornado_engine.auth.keyring import parse_scopes
+from tornado_engine.client import command as client_commands
 from tornado_engine.config import ConfigError, EngineConfig, load_config, resolve_config_dir
 from tornado_engine.config.effective import effective_settings, mask_secrets, render_effective
 from tornado_engine.config.env import secret_values
@@ -100,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--config", help="config directory (default: ./config), for redis.key_prefix and redis.url"
         )
+    client_commands.add_commands(commands)
     plugin = commands.add_parser("plugin", help="venue plugin tools")
     plugin_commands = plugin.add_subparsers(dest="plugin_command", required=True)
     new = plugin_commands.add_parser(
@@ -114,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "plugin":
         return _new_plugin(args.name, Path(args.dir))
+    if args.command in ("submit", "watch"):
+        return client_commands.run(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
