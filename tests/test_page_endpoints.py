@@ -75,7 +75,7 @@ async def test_activity_shows_recent_outcomes_and_venue_quoting(client):
             "executionPrice": frames[-1]["executionPrice"],
         }
     ]
-    assert body["totals"] == {"confirmed": 1, "expired": 0, "failed": 0}
+    assert body["totals"] == {"cancelled": 0, "confirmed": 1, "expired": 0, "failed": 0}
     assert body["venues"] == {"raydium": {"quotes": 1, "quoteErrors": 0, "routesWon": 1, "lastError": None}}
 
 
