@@ -29,6 +29,12 @@ class Keys:
         return f"{self.prefix}:updates"
 
     @property
+    def finished(self) -> str:
+        """Stream of finished orders (``orderId``, ``status``), written in the script that
+        records the terminal event, so a history sink can never miss one (storage.store)."""
+        return f"{self.prefix}:finished"
+
+    @property
     def epoch(self) -> str:
         """Hash: the data set's id and a beat every process increments (storage.epoch)."""
         return f"{self.prefix}:epoch"

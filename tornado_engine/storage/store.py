@@ -33,11 +33,24 @@ from tornado_engine.storage.replies import Fields, fields, stream_entries, texts
 
 log = logging.getLogger(__name__)
 
+# The finished-orders feed keeps about this many entries (XADD MAXLEN ~): a history
+# sink that lags further than this behind loses the oldest ids from the feed.
+FINISHED_FEED_MAXLEN = 100_000
+
+# Appended to a script whose event is terminal (KEYS[n] = the finished feed).
+_FEED = """
+if #KEYS >= {n} then
+  redis.call('XADD', KEYS[{n}], 'MAXLEN', '~', {maxlen}, '*', 'orderId', {oid}, 'status', {status})
+end
+"""
+
 # A new order and its first event (and its queue entry), in one step.
 # KEYS: order hash, events stream, queue. ARGV: order JSON, status, frame,
 # channel, message, updatedAt, enqueue (1/0), retention seconds (0 = keep), orderId.
+# KEYS[4], only when the first event is terminal: the finished feed.
 # The event goes first: a second create of one order fails before writing anything.
-_CREATE = """
+_CREATE = (
+    """
 redis.call('XADD', KEYS[2], '0-1', 's', ARGV[2], 'f', ARGV[3])
 redis.call('HSET', KEYS[1], 'order', ARGV[1], 'status', ARGV[2], 'seq', 1, 'attempt', 0,
            'updatedAt', ARGV[6])
@@ -50,13 +63,17 @@ if retention > 0 then
   redis.call('EXPIRE', KEYS[1], retention)
   redis.call('EXPIRE', KEYS[2], retention)
 end
-return 1
 """
+    + _FEED.format(n=4, maxlen=FINISHED_FEED_MAXLEN, oid="ARGV[9]", status="ARGV[2]")
+    + "return 1\n"
+)
 
 # KEYS: order hash, events stream. ARGV: seq, status, frame, channel, message,
-# retention seconds (0 = keep), updatedAt, lease, then field/value pairs for the hash.
+# retention seconds (0 = keep), updatedAt, lease, orderId, then field/value pairs for the hash.
+# KEYS[3], only when the event is terminal: the finished feed.
 # Refused (0) when another worker took the order over (lease) or recorded this seq first.
-_APPEND = """
+_APPEND = (
+    """
 local whole = redis.call('HEXISTS', KEYS[1], 'order')
 -- A record Redis lost proves nothing about ownership: its holder writes it again.
 if whole == 1 and (redis.call('HGET', KEYS[1], 'lease') or '0') ~= ARGV[8] then
@@ -67,7 +84,7 @@ if type(added) == 'table' and added.err then
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'seq', ARGV[1], 'updatedAt', ARGV[7])
-for i = 9, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
@@ -76,8 +93,10 @@ if retention > 0 then
   redis.call('EXPIRE', KEYS[1], retention)
   redis.call('EXPIRE', KEYS[2], retention)
 end
-return 2 - whole
 """
+    + _FEED.format(n=3, maxlen=FINISHED_FEED_MAXLEN, oid="ARGV[9]", status="ARGV[2]")
+    + "return 2 - whole\n"
+)
 
 # An order's record written again by the worker that holds it, after Redis lost it:
 # every field the worker knows, without overwriting what a later event already wrote,
@@ -241,8 +260,9 @@ class OrderStore:
         frame = dumps(first_frame)
         status = first_frame["status"]
         retention = self.retention_seconds if status in TERMINAL_VALUES else 0
+        feed = [self.keys.finished] if status in TERMINAL_VALUES else []
         await self._create(
-            keys=[self.keys.order(oid), self.keys.events(oid), queue or self.keys.queue],
+            keys=[self.keys.order(oid), self.keys.events(oid), queue or self.keys.queue, *feed],
             args=[
                 order_json,
                 status,
@@ -271,8 +291,9 @@ class OrderStore:
         text = dumps(frame)
         retention = self.retention_seconds if status in TERMINAL_VALUES else 0
         # Batched with other orders' events: one round trip for many (see batching).
+        feed = [self.keys.finished] if status in TERMINAL_VALUES else []
         outcome = await self._append(
-            keys=[self.keys.order(order_id), self.keys.events(order_id)],
+            keys=[self.keys.order(order_id), self.keys.events(order_id), *feed],
             args=[
                 seq,
                 status,
@@ -282,6 +303,7 @@ class OrderStore:
                 retention,
                 str(time.time()),
                 str(lease),
+                order_id,
                 *(item for pair in (state or {}).items() for item in pair),
             ],
         )

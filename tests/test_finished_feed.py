@@ -1,0 +1,45 @@
+"""The finished-orders feed: every order that reaches a terminal status, once, written with its terminal event."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tornado_engine.orders.statuses import TERMINAL_VALUES
+
+
+@pytest.fixture
+def engine_overrides():
+    return {"orders": {"waiting_interval_ms": 20}}
+
+
+async def feed(engine) -> list[dict[str, str]]:
+    entries = await engine.redis.xrange(engine.keys.finished)
+    return [
+        {
+            k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
+            for k, v in values.items()
+        }
+        for _, values in entries
+    ]
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_every_finished_order_is_on_the_feed_once_with_its_terminal_status(client, engine):
+    finished = {}
+    for _ in range(5):
+        frames = await client.run_order(amount=0.01)
+        assert frames[-1]["status"] in TERMINAL_VALUES
+        finished[frames[-1]["orderId"]] = frames[-1]["status"]
+    entries = await feed(engine)
+    assert sorted(e["orderId"] for e in entries) == sorted(finished)
+    assert {e["orderId"]: e["status"] for e in entries} == finished
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_an_order_still_in_flight_is_not_on_the_feed(client, engine):
+    waiting = await client.submit(amount=0.01, orderType="limit", limitPrice=1_000_000, expiresInSeconds=30)
+    code, body = await client.get_json(f"/api/orders/{waiting}")
+    assert code == 200 and body["status"] not in TERMINAL_VALUES, json.dumps(body)
+    assert [e for e in await feed(engine) if e["orderId"] == waiting] == []
