@@ -1,4 +1,4 @@
-"""The finished-orders feed: every order that reaches a terminal status, once, written with its terminal event."""
+"""The finished-orders feed: every order reaching a terminal status, once, with its terminal event."""
 
 from __future__ import annotations
 
