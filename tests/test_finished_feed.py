@@ -43,3 +43,16 @@ async def test_an_order_still_in_flight_is_not_on_the_feed(client, engine):
     code, body = await client.get_json(f"/api/orders/{waiting}")
     assert code == 200 and body["status"] not in TERMINAL_VALUES, json.dumps(body)
     assert [e for e in await feed(engine) if e["orderId"] == waiting] == []
+
+
+@pytest.mark.parametrize(
+    "engine_overrides", [{"orders": {"waiting_store": "redis", "waiting_ttl_seconds": 60}}]
+)
+@pytest.mark.gen_test(timeout=15)
+async def test_an_order_expired_by_the_shared_waiting_store_is_on_the_feed(engine_overrides, client, engine):
+    order_id = await client.submit()
+    await engine.redis.zadd(engine.keys.waiting_deadlines, {order_id: 0})  # its deadline is now past
+    assert await engine.waiting.sweep() == 1
+    assert [e for e in await feed(engine) if e["orderId"] == order_id] == [
+        {"orderId": order_id, "status": "expired"}
+    ]

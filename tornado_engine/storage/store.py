@@ -37,12 +37,17 @@ log = logging.getLogger(__name__)
 # sink that lags further than this behind loses the oldest ids from the feed.
 FINISHED_FEED_MAXLEN = 100_000
 
-# Appended to a script whose event is terminal (KEYS[n] = the finished feed).
-_FEED = """
+
+def finished_feed_lua(n: int, oid: str, status: str) -> str:
+    """Lua adding the order to the finished feed when the script was given it as ``KEYS[n]``
+    (callers pass it only with a terminal event), for every script that records one."""
+    return f"""
 if #KEYS >= {n} then
-  redis.call('XADD', KEYS[{n}], 'MAXLEN', '~', {maxlen}, '*', 'orderId', {oid}, 'status', {status})
+  redis.call('XADD', KEYS[{n}], 'MAXLEN', '~', {FINISHED_FEED_MAXLEN}, '*',
+             'orderId', {oid}, 'status', {status})
 end
 """
+
 
 # A new order and its first event (and its queue entry), in one step.
 # KEYS: order hash, events stream, queue. ARGV: order JSON, status, frame,
@@ -64,7 +69,7 @@ if retention > 0 then
   redis.call('EXPIRE', KEYS[2], retention)
 end
 """
-    + _FEED.format(n=4, maxlen=FINISHED_FEED_MAXLEN, oid="ARGV[9]", status="ARGV[2]")
+    + finished_feed_lua(4, "ARGV[9]", "ARGV[2]")
     + "return 1\n"
 )
 
@@ -94,7 +99,7 @@ if retention > 0 then
   redis.call('EXPIRE', KEYS[2], retention)
 end
 """
-    + _FEED.format(n=3, maxlen=FINISHED_FEED_MAXLEN, oid="ARGV[9]", status="ARGV[2]")
+    + finished_feed_lua(3, "ARGV[9]", "ARGV[2]")
     + "return 2 - whole\n"
 )
 

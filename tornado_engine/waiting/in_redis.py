@@ -19,9 +19,10 @@ import redis.asyncio as aioredis
 
 from tornado_engine.orders.frames import dumps
 from tornado_engine.orders.order import Order
+from tornado_engine.orders.statuses import TERMINAL_VALUES
 from tornado_engine.storage.keys import Keys
 from tornado_engine.storage.replies import texts
-from tornado_engine.storage.store import live_message
+from tornado_engine.storage.store import finished_feed_lua, live_message
 from tornado_engine.waiting.base import CreateOrder
 from tornado_engine.waiting.sweeper import ExpirySweeper
 
@@ -32,10 +33,11 @@ KEY_GRACE_SECONDS = 3600
 
 # Take a waiting order and record its first event in one step: handed off
 # (pending, and queued) or expired (terminal, kept for the retention), never both.
-# KEYS: waiting, deadlines, order hash, events, queue.
+# KEYS: waiting, deadlines, order hash, events, queue, and the finished feed when expired.
 # ARGV: orderId, first frame, channel, live message, now, status, enqueue (1/0),
 # retention seconds (0 = keep).
-_MOVE = """
+_MOVE = (
+    """
 local order = redis.call('GET', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if not order then return false end
@@ -52,8 +54,10 @@ if retention > 0 then
   redis.call('EXPIRE', KEYS[3], retention)
   redis.call('EXPIRE', KEYS[4], retention)
 end
-return order
 """
+    + finished_feed_lua(6, "ARGV[1]", "ARGV[6]")
+    + "return order\n"
+)
 
 
 class RedisWaitingStore:
@@ -122,6 +126,7 @@ class RedisWaitingStore:
                 self.keys.order(order_id),
                 self.keys.events(order_id),
                 self.keys.queue,
+                *([self.keys.finished] if status in TERMINAL_VALUES else []),
             ],
             args=[
                 order_id,
