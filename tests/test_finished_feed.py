@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tornado_engine.orders.statuses import TERMINAL_VALUES
+from tornado_engine.orders.frames import order_frame
+from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
 
 
 @pytest.fixture
@@ -53,6 +54,18 @@ async def test_an_order_expired_by_the_shared_waiting_store_is_on_the_feed(engin
     order_id = await client.submit()
     await engine.redis.zadd(engine.keys.waiting_deadlines, {order_id: 0})  # its deadline is now past
     assert await engine.waiting.sweep() == 1
+    assert [e for e in await feed(engine) if e["orderId"] == order_id] == [
+        {"orderId": order_id, "status": "expired"}
+    ]
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_an_order_recorded_finished_at_once_is_on_the_feed(client, engine):
+    """An order whose first event is terminal (expired waiting in this process's memory)."""
+    order_id = await client.submit()
+    order = await engine.waiting.lookup(order_id)
+    assert order is not None
+    await engine.store.create(order, order_frame(order_id, Status.EXPIRED, 1, error="gone"), queue=None)
     assert [e for e in await feed(engine) if e["orderId"] == order_id] == [
         {"orderId": order_id, "status": "expired"}
     ]
