@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from tornado_engine.orders.frames import order_frame
 from tornado_engine.orders.statuses import TERMINAL_VALUES, Status
@@ -68,4 +69,18 @@ async def test_an_order_recorded_finished_at_once_is_on_the_feed(client, engine)
     await engine.store.create(order, order_frame(order_id, Status.EXPIRED, 1, error="gone"), queue=None)
     assert [e for e in await feed(engine) if e["orderId"] == order_id] == [
         {"orderId": order_id, "status": "expired"}
+    ]
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_a_cancelled_order_is_on_the_feed(client, base_url, engine):
+    order_id = await client.submit(orderType="limit", limitPrice=1_000_000, expiresInSeconds=60)
+    conn = await client.connect(f"orderId={order_id}")
+    while json.loads(await conn.read_message())["status"] != "waiting":
+        pass  # recorded and waiting for its price: the cancel script records the cancel
+    request = HTTPRequest(f"{base_url}/api/orders/{order_id}", method="DELETE")
+    response = await AsyncHTTPClient().fetch(request, raise_error=False)
+    assert response.code == 200, response.body
+    assert [e for e in await feed(engine) if e["orderId"] == order_id] == [
+        {"orderId": order_id, "status": "cancelled"}
     ]

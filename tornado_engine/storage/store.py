@@ -173,9 +173,10 @@ return 1
 # A client's cancel: only while the order is pending or waiting (no route chosen, no
 # swap fenced), and the lease is bumped, so a worker holding the order can record
 # nothing more and send no swap (its next event or fence is refused). Exactly one of
-# cancelled or executed. KEYS: order hash, events. ARGV: frame with __SEQ__ for its seq,
-# channel, orderId, updatedAt, retention seconds. Returns {outcome, status or seq}.
-_CANCEL = """
+# cancelled or executed. KEYS: order hash, events, finished feed. ARGV: frame with __SEQ__
+# for its seq, channel, orderId, updatedAt, retention seconds. Returns {outcome, status or seq}.
+_CANCEL = (
+    """
 if redis.call('HEXISTS', KEYS[1], 'order') == 0 then return {'missing', ''} end
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'cancelled' then return {'already', status} end
@@ -191,8 +192,10 @@ if retention > 0 then
   redis.call('EXPIRE', KEYS[1], retention)
   redis.call('EXPIRE', KEYS[2], retention)
 end
-return {'cancelled', tostring(seq)}
 """
+    + finished_feed_lua(3, "ARGV[3]", "'cancelled'")
+    + "return {'cancelled', tostring(seq)}\n"
+)
 
 SEQ_PLACEHOLDER = "__SEQ__"
 
@@ -391,7 +394,7 @@ class OrderStore:
         template = dumps({**frame, "seq": 0}).replace('"seq":0', f'"seq":{SEQ_PLACEHOLDER}', 1)
         outcome, detail = texts(
             await self._cancel(
-                keys=[self.keys.order(order_id), self.keys.events(order_id)],
+                keys=[self.keys.order(order_id), self.keys.events(order_id), self.keys.finished],
                 args=[
                     template,
                     self.keys.updates_channel,
