@@ -65,6 +65,8 @@ setup(
         ],
         # Optional speed: uvloop runs the IOLoop, orjson encodes frames (both used when present).
         "fast": ["uvloop>=0.19; sys_platform != 'win32'", "orjson>=3.9"],
+        # `mutmut run`: mutation testing of the reliability code (docs/testing.rst); not part of CI.
+        "mutation": ["mutmut>=3.3"],
         # benchmarks/run.py: the load generator's client, process metrics, --profile.
         "bench": [
             "aiohttp>=3.9",
