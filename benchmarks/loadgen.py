@@ -21,6 +21,7 @@ import json
 import resource
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     loads = json.loads
 
-TERMINAL = frozenset({"confirmed", "failed", "expired"})
+TERMINAL = frozenset({"confirmed", "failed", "expired", "cancelled"})
 ORDER_BODY = {"fromToken": "SOL", "toToken": "USDC", "amount": 1.5, "orderType": "market"}
 
 
@@ -313,6 +314,10 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
         report["open_s"] = round(open_s, 2)
         report["terminal_lag_ms"] = summary_ms(live)
         report["terminal_live"] = len(live)
+        # Which terminal frame was timed: the scenario means confirmations, and says so if not.
+        report["terminal_statuses"] = dict(
+            Counter(status for r in runs for status in r.statuses if status in TERMINAL)
+        )
         report["terminal_before_all_open"] = terminal_before_open
         spread = [r.finished for r in runs if r.complete]
         report["delivery_spread_ms"] = round((max(spread) - min(spread)) * 1000, 1) if spread else None

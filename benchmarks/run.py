@@ -155,7 +155,11 @@ WAITING_STORE: str | None = None
 
 
 def engine_config(
-    directory: Path, latency_scale: float, concurrency: int, venue_overrides: dict[str, Any] | None = None
+    directory: Path,
+    latency_scale: float,
+    concurrency: int,
+    venue_overrides: dict[str, Any] | None = None,
+    swap_timeout_ms: float | None = None,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     orders: dict[str, Any] = {"waiting_ttl_seconds": 600}
@@ -164,7 +168,8 @@ def engine_config(
     engine = {
         "redis": {"key_prefix": "bench"},
         "orders": orders,
-        "worker": {"concurrency": concurrency},
+        "worker": {"concurrency": concurrency}
+        | ({"swap_timeout_ms": swap_timeout_ms} if swap_timeout_ms is not None else {}),
         "simulation": {"latency_scale": latency_scale, "seed": 42},
         "logging": {"level": "WARNING"},
     }
@@ -243,13 +248,20 @@ def wait_listening(server: Server) -> None:
 
 
 def start_engine(
-    workdir: Path, latency_scale: float, concurrency: int, pool: int | None = None, **venue: Any
+    workdir: Path,
+    latency_scale: float,
+    concurrency: int,
+    pool: int | None = None,
+    swap_timeout_ms: float | None = None,
+    **venue: Any,
 ) -> Server:
     redis = RedisServer()
     # redis-py's asyncio pool holds 100 connections by default and raises "Too many
     # connections" beyond that instead of waiting; ``pool`` raises the cap through the URL.
     url = f"{redis.url}?max_connections={pool}" if pool else redis.url
-    config = engine_config(workdir / f"config-{time.monotonic_ns()}", latency_scale, concurrency, venue)
+    config = engine_config(
+        workdir / f"config-{time.monotonic_ns()}", latency_scale, concurrency, venue, swap_timeout_ms
+    )
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tornado_engine", "serve", "--role", "all", "--config", str(config),
@@ -447,11 +459,13 @@ def throughput_args(plan: Plan) -> list[str]:
 
 
 def fanout_engine(workdir: Path, plan: Plan, pool: int) -> Server:
-    # Slow swaps keep the orders open while every subscriber connects; nothing else waits.
+    # Slow swaps keep the orders open while every subscriber connects; nothing else waits. The
+    # swap timeout outlasts the hold, so the update timed is the confirmation (it was a `failed`
+    # frame while a 40 s hold exceeded the default 30 s timeout).
     hold = plan.fanout_hold_ms
     return start_engine(
-        workdir, 1, plan.fanout_orders, pool, quote_latency_ms=[1, 2], build_latency_ms=[1, 2],
-        swap_latency_ms=[hold, hold],
+        workdir, 1, plan.fanout_orders, pool, swap_timeout_ms=hold + 30_000,
+        quote_latency_ms=[1, 2], build_latency_ms=[1, 2], swap_latency_ms=[hold, hold],
     )  # fmt: skip
 
 
@@ -565,6 +579,7 @@ def derived(run: dict[str, Any]) -> dict[str, float | None]:
         "fanout_lag_p99_ms": fan["terminal_lag_ms"]["p99"],
         "fanout_lag_max_ms": fan["terminal_lag_ms"]["max"],
         "fanout_live_deliveries": fan["terminal_live"],
+        "fanout_confirmed_share": confirmed_share(fan.get("terminal_statuses") or {}),
         "fanout_incomplete": fan["incomplete"],
         "fanout_engine_peak_rss_mib": mib(fan["server_peak_rss"]),
     }  # fmt: skip
@@ -609,9 +624,16 @@ ROWS = [
     ("fanout_lag_p99_ms", "fan-out: update lag to all, p99 (ms)*"),
     ("fanout_lag_max_ms", "fan-out: update lag to all, max (ms)*"),
     ("fanout_live_deliveries", "fan-out: live terminal frames measured"),
+    ("fanout_confirmed_share", "fan-out: share of timed terminal frames that confirm"),
     ("fanout_incomplete", "fan-out: sockets with lost frames"),
     ("fanout_engine_peak_rss_mib", "fan-out: engine peak RSS (MiB)"),
 ]
+
+
+def confirmed_share(statuses: dict[str, int]) -> float | None:
+    """1.0 when every terminal frame the fan-out timed is a confirmation, as the scenario means."""
+    total = sum(statuses.values())
+    return round(statuses.get("confirmed", 0) / total, 3) if total else None
 
 
 def medians(runs: list[dict[str, float | None]]) -> dict[str, dict[str, float | None]]:
