@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tornado_engine.storage.batching import CommandBatcher
 from tornado_engine.storage.connection import connect
 from tornado_engine.storage.keys import Keys
 from tornado_engine.storage.queue import OrderQueue, QueueEntry
@@ -78,11 +79,13 @@ def redis_url(request, redis_server) -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-def queue(io_loop, redis_url) -> Iterator[OrderQueue]:
+@pytest.fixture(params=["direct", "batched"])
+def queue(request, io_loop, redis_url) -> Iterator[OrderQueue]:
+    """The queue as tests drive it, and as the engine builds it (commands batched across orders)."""
     client, blocking = connect(redis_url), connect(redis_url, blocking=True)
     keys = Keys(f"tq{uuid.uuid4().hex[:10]}")
-    yield OrderQueue(client, blocking, keys)
+    batcher = CommandBatcher(client) if request.param == "batched" else None
+    yield OrderQueue(client, blocking, keys, batcher)
 
     async def close() -> None:
         await client.delete(keys.queue)
